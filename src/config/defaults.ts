@@ -1,0 +1,65 @@
+/**
+ * Every default of condor-autoscaler, in one place. Durations are seconds.
+ * A policy file that leaves a field out gets the value here.
+ */
+
+// ---- Pool (global file) ----
+
+/** Seconds between ticks: HTCondor's own negotiation cycle is 60 s, so half of it reacts in time. */
+export const DEFAULT_TICK_INTERVAL = 30;
+/**
+ * An idle job counts as demand only after waiting this long, so a job that the negotiator is about
+ * to match to an existing slot does not boot a VM (elastiq's persistence window, 60 s).
+ */
+export const DEFAULT_PERSISTENCE = 60;
+/** A tick that has not finished by this many tick intervals is abandoned. */
+export const DEFAULT_TICK_DEADLINE_INTERVALS = 3;
+export const DEFAULT_LOG_LEVEL = "info";
+/** The status and metrics endpoint listens on loopback only unless told otherwise. */
+export const DEFAULT_STATUS_ADDRESS = "127.0.0.1";
+export const DEFAULT_STATUS_PORT = 9464;
+/** Provider calls (launch, terminate) running at once per tick. */
+export const DEFAULT_ACTION_CONCURRENCY = 4;
+
+// ---- Cloud (one file per cloud) ----
+
+/** Clouds with no priority are filled after any that have one. */
+export const DEFAULT_PRIORITY = 100;
+export const DEFAULT_SHARE = 1;
+export const DEFAULT_COST_PER_HOUR = 0;
+export const DEFAULT_MIN_WORKERS = 0;
+export const DEFAULT_GPUS = 0;
+/** Serve every job unless the cloud file narrows it. */
+export const DEFAULT_JOB_CONSTRAINT = "true";
+/** A worker fully idle this long is terminated: long enough to catch the next negotiation cycles. */
+export const DEFAULT_IDLE_TIMEOUT = 600;
+/** A CernVM VM that has not joined the pool within this time is stuck and is terminated. */
+export const DEFAULT_BOOT_TIMEOUT = 900;
+/** At most this many workers are asked of one cloud in one tick. */
+export const DEFAULT_MAX_LAUNCH_PER_TICK = 10;
+/** First backoff after a quota or capacity "no"; doubles per further "no". */
+export const DEFAULT_BACKOFF_INITIAL = 60;
+/** Backoff never exceeds this. */
+export const DEFAULT_BACKOFF_MAX = 1800;
+/** First backoff after a transient fault (5xx, network): short, it usually clears quickly. */
+export const DEFAULT_BACKOFF_TRANSIENT = 15;
+
+// ---- Simulated backends (demo, tests, dry runs) ----
+
+/** Median boot time of a simulated worker, from create call to running instance. */
+export const DEFAULT_SIM_BOOT_DELAY = 120;
+/** Boot times spread uniformly this far either side of the median. */
+export const DEFAULT_SIM_BOOT_SPREAD = 30;
+/** Contextualisation: from running instance to startd in the collector. */
+export const DEFAULT_SIM_JOIN_DELAY = 30;
+/** HTCondor's default NEGOTIATOR_INTERVAL. */
+export const DEFAULT_SIM_NEGOTIATION_INTERVAL = 60;
+/** How much faster than real time the embedded demo runs. */
+export const DEFAULT_DEMO_CLOCK_SPEED = 30;
+/** Retry-After of a simulated throttling answer when the scenario does not give one. */
+export const DEFAULT_SIM_RETRY_AFTER = 30;
+
+// ---- Daemon loop ----
+
+/** node-cron fires this often (it cannot go below one second); a tick runs when one is due. */
+export const LOOP_CRON_EXPRESSION = "* * * * * *";

@@ -1,0 +1,204 @@
+/**
+ * Loads a config directory: `autoscaler.yaml` plus `clouds.d/*.yaml`. Every problem of every file
+ * is collected and reported with its file, line and field; nothing half-valid is ever returned.
+ */
+import { access, readdir, readFile } from "node:fs/promises";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError, type ConfigProblem } from "../model/errors.js";
+import {
+  type AutoscalerConfig,
+  CLOUD_NAME_PATTERN,
+  type CloudConfig,
+  cloudSchema,
+  type GlobalSettings,
+  globalSchema,
+} from "./schema.js";
+
+export const GLOBAL_FILE = "autoscaler.yaml";
+export const CLOUDS_DIR = "clouds.d";
+
+type PathKey = string | number;
+
+/** A parsed YAML file that can say on which line a field stands. */
+interface YamlFile {
+  file: string;
+  value: unknown;
+  lineOf(path: readonly PathKey[]): number | undefined;
+}
+
+async function readYaml(file: string, problems: ConfigProblem[]): Promise<YamlFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const reason =
+      (error as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : String(error);
+    problems.push({ file, field: "", message: reason });
+    return undefined;
+  }
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (document.errors.length > 0) {
+    for (const error of document.errors) {
+      const line = error.linePos?.[0]?.line ?? lineCounter.linePos(error.pos[0]).line;
+      problems.push({ file, line, field: "", message: `YAML: ${error.message.split("\n")[0]}` });
+    }
+    return undefined;
+  }
+  const lineOf = (path: readonly PathKey[]): number | undefined => {
+    // Walk down as far as the path exists; a missing field is reported at its parent.
+    let node: unknown = document.contents;
+    let offset = (document.contents as Node | null)?.range?.[0];
+    for (const key of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
+        if (!isPair(pair)) break;
+        offset = (pair.key as Node).range?.[0] ?? offset;
+        node = pair.value;
+      } else if (isSeq(node) && typeof key === "number") {
+        const item = node.items[key] as Node | undefined;
+        if (item === undefined) break;
+        offset = item.range?.[0] ?? offset;
+        node = item;
+      } else {
+        break;
+      }
+    }
+    return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  };
+  return { file, value: document.toJS() ?? {}, lineOf };
+}
+
+function valueAt(value: unknown, path: readonly PathKey[]): unknown {
+  let node = value;
+  for (const key of path) {
+    if (typeof node !== "object" || node === null) return undefined;
+    node = (node as Record<PathKey, unknown>)[key];
+  }
+  return node;
+}
+
+function issueProblems(source: YamlFile, issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const issue of issues) {
+    const path = issue.path.filter((key): key is PathKey => typeof key !== "symbol");
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        const field = [...path, key];
+        problems.push({
+          file: source.file,
+          line: source.lineOf(field),
+          field: field.join("."),
+          message: "unknown key",
+        });
+      }
+      continue;
+    }
+    const missing = issue.code === "invalid_type" && valueAt(source.value, path) === undefined;
+    const message = missing ? "required" : issue.message;
+    problems.push({ file: source.file, line: source.lineOf(path), field: path.join("."), message });
+  }
+  return problems;
+}
+
+function validate<S extends z.ZodType>(
+  schema: S,
+  source: YamlFile,
+  problems: ConfigProblem[],
+): z.output<S> | undefined {
+  const result = schema.safeParse(source.value);
+  if (result.success) return result.data;
+  problems.push(...issueProblems(source, result.error.issues));
+  return undefined;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function loadCloud(
+  file: string,
+  problems: ConfigProblem[],
+): Promise<CloudConfig | undefined> {
+  const name = basename(file, extname(file));
+  const before = problems.length;
+  if (!CLOUD_NAME_PATTERN.test(name)) {
+    problems.push({
+      file,
+      field: "",
+      message: `file name must be the cloud's name: lower-case letters, digits and '-' (got "${name}")`,
+    });
+  }
+  const source = await readYaml(file, problems);
+  if (source === undefined) return undefined;
+  const settings = validate(cloudSchema, source, problems);
+  if (settings === undefined || problems.length > before) return undefined;
+  const cloud: CloudConfig = { ...settings, name, file };
+  if (settings.userData !== undefined) {
+    const path = resolve(dirname(file), settings.userData);
+    if (await exists(path)) {
+      cloud.userDataPath = path;
+    } else {
+      problems.push({
+        file,
+        line: source.lineOf(["userData"]),
+        field: "userData",
+        message: `template not found: ${path}`,
+      });
+      return undefined;
+    }
+  }
+  return cloud;
+}
+
+/** Loads and validates a whole config directory, or throws a ConfigError listing every problem. */
+export async function loadConfig(dir: string): Promise<AutoscalerConfig> {
+  const root = resolve(dir);
+  const problems: ConfigProblem[] = [];
+
+  const globalSource = await readYaml(join(root, GLOBAL_FILE), problems);
+  const global: GlobalSettings | undefined =
+    globalSource === undefined ? undefined : validate(globalSchema, globalSource, problems);
+
+  const cloudsDir = join(root, CLOUDS_DIR);
+  let cloudFiles: string[] = [];
+  try {
+    cloudFiles = (await readdir(cloudsDir))
+      .filter((entry) => entry.endsWith(".yaml") || entry.endsWith(".yml"))
+      .sort()
+      .map((entry) => join(cloudsDir, entry));
+  } catch {
+    problems.push({ file: cloudsDir, field: "", message: "directory not found" });
+  }
+  if (cloudFiles.length === 0 && problems.every((p) => p.file !== cloudsDir)) {
+    problems.push({ file: cloudsDir, field: "", message: "no cloud policy files (*.yaml)" });
+  }
+
+  const clouds: CloudConfig[] = [];
+  const seen = new Map<string, string>();
+  for (const file of cloudFiles) {
+    const cloud = await loadCloud(file, problems);
+    if (cloud === undefined) continue;
+    const earlier = seen.get(cloud.name);
+    if (earlier !== undefined) {
+      problems.push({
+        file,
+        field: "",
+        message: `cloud "${cloud.name}" is also defined by ${earlier}`,
+      });
+      continue;
+    }
+    seen.set(cloud.name, file);
+    clouds.push(cloud);
+  }
+
+  if (problems.length > 0 || global === undefined) throw new ConfigError(problems);
+  return { dir: root, global, clouds };
+}

@@ -1,0 +1,28 @@
+/** The planner's view of a loaded configuration. */
+import type { CloudPolicy, PoolPolicy } from "../model/policy.js";
+import type { AutoscalerConfig, CloudConfig } from "./schema.js";
+
+export function cloudPolicy(cloud: CloudConfig): CloudPolicy {
+  return {
+    name: cloud.name,
+    priority: cloud.priority,
+    share: cloud.share,
+    costPerHour: cloud.costPerHour,
+    minWorkers: cloud.minWorkers,
+    maxWorkers: cloud.maxWorkers,
+    worker: { ...cloud.worker },
+    jobs: cloud.jobs,
+    idleTimeout: cloud.idleTimeout,
+    bootTimeout: cloud.bootTimeout,
+    maxLaunchPerTick: cloud.maxLaunchPerTick,
+    backoff: { ...cloud.backoff },
+  };
+}
+
+export function poolPolicy(config: AutoscalerConfig): PoolPolicy {
+  return {
+    pool: config.global.pool,
+    persistence: config.global.persistence,
+    clouds: config.clouds.map(cloudPolicy),
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * The schema of the policy files. It is the single source of truth: validation, defaults, the
+ * types the rest of the code uses, and the JSON Schema that `condor-autoscaler schema` prints.
+ */
+import { z } from "zod";
+import { ERROR_KINDS } from "../model/errors.js";
+import * as d from "./defaults.js";
+import { duration } from "./duration.js";
+
+const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,30}$/;
+
+const count = z.number().int().nonnegative();
+/** Intervals of zero would spin: at least one second. */
+const positiveDuration = duration.refine((seconds) => seconds >= 1, "must be at least 1s");
+
+// ---- Global file: autoscaler.yaml ----
+
+const simulatedCondor = z
+  .strictObject({
+    kind: z.literal("simulated"),
+    scenario: z
+      .enum(["demo"])
+      .default("demo")
+      .meta({ description: "Built-in workload: jobs that arrive in waves" }),
+    clockSpeed: z.number().positive().default(d.DEFAULT_DEMO_CLOCK_SPEED).meta({
+      description: "How much faster than real time the simulated pool and clouds run",
+    }),
+    negotiationInterval: positiveDuration.default(d.DEFAULT_SIM_NEGOTIATION_INTERVAL),
+    seed: z.number().int().default(1),
+  })
+  .meta({ description: "A simulated HTCondor pool (demo, tests, trying policies)" });
+
+export const globalSchema = z
+  .strictObject({
+    pool: z.string().regex(NAME_PATTERN, "lower-case letters, digits and '-', at most 31").meta({
+      description: "Pool name; tags every resource this daemon owns",
+    }),
+    tickInterval: positiveDuration.default(d.DEFAULT_TICK_INTERVAL),
+    persistence: duration.default(d.DEFAULT_PERSISTENCE).meta({
+      description: "An idle job counts as demand only after waiting this long",
+    }),
+    condor: z.discriminatedUnion("kind", [simulatedCondor]).meta({
+      description: "How to reach HTCondor",
+    }),
+    logging: z
+      .strictObject({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+        format: z.enum(["json", "pretty"]).default("json").meta({
+          description: "json: bunyan records (journald, the bunyan CLI); pretty: one line each",
+        }),
+        file: z.string().min(1).optional().meta({ description: "Log to this file, not stdout" }),
+      })
+      .prefault({}),
+    status: z
+      .strictObject({
+        address: z.string().min(1).default(d.DEFAULT_STATUS_ADDRESS),
+        port: z.number().int().min(0).max(65535).default(d.DEFAULT_STATUS_PORT),
+      })
+      .prefault({})
+      .meta({ description: "Status and metrics endpoint" }),
+  })
+  .meta({ title: "condor-autoscaler global policy (autoscaler.yaml)" });
+
+// ---- Cloud files: clouds.d/<cloud>.yaml ----
+
+const injectedFailure = z.strictObject({
+  kind: z.enum(ERROR_KINDS),
+  operation: z.enum(["launch", "terminate", "list"]).default("launch"),
+  from: duration.default(0).meta({ description: "Start of the window, from the start of the run" }),
+  until: duration.optional().meta({ description: "End of the window; open-ended if absent" }),
+  probability: z.number().min(0).max(1).default(1),
+  retryAfter: duration.optional().meta({ description: "Retry-After of throttled answers" }),
+  scope: z.string().min(1).optional().meta({ description: "e.g. zone=a: fail only that scope" }),
+});
+
+const simulatedProvider = z
+  .strictObject({
+    kind: z.literal("simulated"),
+    bootDelay: duration.default(d.DEFAULT_SIM_BOOT_DELAY),
+    bootSpread: duration.default(d.DEFAULT_SIM_BOOT_SPREAD),
+    joinDelay: duration.default(d.DEFAULT_SIM_JOIN_DELAY),
+    quota: z
+      .strictObject({
+        instances: count.optional(),
+        cpus: count.optional(),
+        memoryMb: count.optional(),
+      })
+      .optional(),
+    reportsHeadroom: z.boolean().default(true).meta({
+      description: "false: the quota is only discovered by hitting it (a competitive cloud)",
+    }),
+    failures: z.array(injectedFailure).default([]),
+  })
+  .meta({ description: "An in-memory cloud with boot delays, quota and injected errors" });
+
+export const cloudSchema = z
+  .strictObject({
+    provider: z.discriminatedUnion("kind", [simulatedProvider]),
+    priority: z.number().int().default(d.DEFAULT_PRIORITY).meta({
+      description: "Lower is filled first; equal priorities share demand by `share`",
+    }),
+    share: z.number().positive().default(d.DEFAULT_SHARE),
+    costPerHour: z.number().nonnegative().default(d.DEFAULT_COST_PER_HOUR),
+    minWorkers: count.default(d.DEFAULT_MIN_WORKERS),
+    maxWorkers: count,
+    worker: z.strictObject({
+      cpus: z.number().int().positive(),
+      memoryMb: z.number().int().positive(),
+      gpus: count.default(d.DEFAULT_GPUS),
+    }),
+    jobs: z.string().min(1).default(d.DEFAULT_JOB_CONSTRAINT).meta({
+      description: "HTCondor constraint: the jobs this cloud serves",
+    }),
+    idleTimeout: duration.default(d.DEFAULT_IDLE_TIMEOUT),
+    bootTimeout: duration.default(d.DEFAULT_BOOT_TIMEOUT),
+    maxLaunchPerTick: z.number().int().positive().default(d.DEFAULT_MAX_LAUNCH_PER_TICK),
+    backoff: z
+      .strictObject({
+        initial: duration.default(d.DEFAULT_BACKOFF_INITIAL),
+        max: duration.default(d.DEFAULT_BACKOFF_MAX),
+        transient: duration.default(d.DEFAULT_BACKOFF_TRANSIENT),
+      })
+      .prefault({}),
+    userData: z.string().min(1).optional().meta({
+      description: "User-data template, relative to this file",
+    }),
+  })
+  .superRefine((cloud, context) => {
+    if (cloud.minWorkers > cloud.maxWorkers) {
+      context.addIssue({
+        code: "custom",
+        path: ["minWorkers"],
+        message: `must not exceed maxWorkers (${cloud.maxWorkers})`,
+      });
+    }
+    if (cloud.backoff.initial > cloud.backoff.max) {
+      context.addIssue({
+        code: "custom",
+        path: ["backoff", "initial"],
+        message: "must not exceed backoff.max",
+      });
+    }
+  })
+  .meta({ title: "condor-autoscaler cloud policy (clouds.d/<cloud>.yaml)" });
+
+export type GlobalSettings = z.output<typeof globalSchema>;
+export type CloudSettings = z.output<typeof cloudSchema>;
+export type SimulatedProviderSettings = z.output<typeof simulatedProvider>;
+export type SimulatedCondorSettings = z.output<typeof simulatedCondor>;
+export type InjectedFailure = z.output<typeof injectedFailure>;
+
+/** A cloud's settings with where they came from. */
+export interface CloudConfig extends CloudSettings {
+  /** The file's name without `.yaml`. */
+  name: string;
+  file: string;
+  /** Absolute path of the user-data template, if any. */
+  userDataPath?: string;
+}
+
+export interface AutoscalerConfig {
+  dir: string;
+  global: GlobalSettings;
+  clouds: CloudConfig[];
+}
+
+export const CLOUD_NAME_PATTERN = NAME_PATTERN;
+
+/** The JSON Schema of both file kinds, for editors (yaml-language-server) and documentation. */
+export function jsonSchemas(): Record<string, unknown> {
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    title: "condor-autoscaler policy files",
+    $defs: {
+      global: z.toJSONSchema(globalSchema, { io: "input", unrepresentable: "any" }),
+      cloud: z.toJSONSchema(cloudSchema, { io: "input", unrepresentable: "any" }),
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/** The planner's view of the configuration: what it needs to decide, nothing about how to act. */
+
+/** Durations are in seconds throughout the model. */
+export type Seconds = number;
+
+/** The resources one worker offers to HTCondor. */
+export interface WorkerShape {
+  cpus: number;
+  memoryMb: number;
+  gpus: number;
+}
+
+export interface BackoffPolicy {
+  /** First delay after a quota or capacity answer; doubles with each further one. */
+  initial: Seconds;
+  /** Ceiling of the delay. */
+  max: Seconds;
+  /** First delay after a transient fault (5xx, network). */
+  transient: Seconds;
+}
+
+export interface CloudPolicy {
+  /** The cloud's name: its policy file's name without `.yaml`. */
+  name: string;
+  /** Lower numbers are filled first; clouds of equal priority share by `share`. */
+  priority: number;
+  /** Relative share of demand among clouds of equal priority (Vac's target shares). */
+  share: number;
+  /** Price of one worker-hour; breaks ties between equally starved clouds (cheaper first). */
+  costPerHour: number;
+  minWorkers: number;
+  maxWorkers: number;
+  worker: WorkerShape;
+  /** HTCondor constraint selecting the jobs this cloud serves (evaluated by HTCondor). */
+  jobs: string;
+  idleTimeout: Seconds;
+  bootTimeout: Seconds;
+  maxLaunchPerTick: number;
+  backoff: BackoffPolicy;
+}
+
+export interface PoolPolicy {
+  /** Pool name; marks every resource we own. */
+  pool: string;
+  /** An idle job counts as demand only after waiting this long (elastiq's persistence). */
+  persistence: Seconds;
+  clouds: readonly CloudPolicy[];
+}

@@ -1,0 +1,99 @@
+/** What one observation of the pool and the clouds found. All times are epoch seconds. */
+import type { ErrorKind } from "./errors.js";
+import type { Seconds } from "./policy.js";
+
+/** An idle job of the queue, with the resources it asks for. */
+export interface IdleJob {
+  /** `ClusterId.ProcId`, with the schedd's name in front when there are several. */
+  id: string;
+  /** When the job last became idle (EnteredCurrentStatus). */
+  idleSince: number;
+  cpus: number;
+  memoryMb: number;
+  gpus: number;
+  owner?: string;
+  /** The clouds whose job constraint selects this job, as HTCondor evaluated it. */
+  clouds: readonly string[];
+}
+
+/** What a cloud says of one of our instances. */
+export type InstanceStatus = "booting" | "running" | "failed" | "gone";
+
+export interface Instance {
+  id: string;
+  cloud: string;
+  /** Instance / server / container name, usually `<pool>-<cloud>-<short id>`. */
+  name: string;
+  status: InstanceStatus;
+  /** When the cloud created it. */
+  launchedAt: number;
+  /** Private IP address, to join with the startd's address. */
+  address?: string;
+  hostname?: string;
+  image?: string;
+  /** Why the cloud put it in an error state, where it says. */
+  fault?: { message: string; kind?: ErrorKind };
+}
+
+/** One machine as HTCondor's collector sees it: all its slots summed up. */
+export interface StartdMachine {
+  /** The Machine attribute (host name). */
+  machine: string;
+  /** IP address from StartdIpAddr. */
+  address?: string;
+  /** What the worker advertises about itself (STARTD_ATTRS), when it does. */
+  instanceId?: string;
+  cloud?: string;
+  pool?: string;
+  /** Idle only when every slot is Unclaimed/Idle and no dynamic slot is left. */
+  activity: "idle" | "busy";
+  /** How long it has been fully idle, measured on the worker's own clock. */
+  idleSeconds?: Seconds;
+}
+
+/**
+ * One of our workers: an instance joined with its startd.
+ * `stuck` is not observed; the planner derives it from the boot timeout.
+ */
+export type WorkerState = "booting" | "idle" | "busy" | "failed" | "gone";
+
+export interface Worker {
+  cloud: string;
+  instanceId: string;
+  name: string;
+  state: WorkerState;
+  launchedAt: number;
+  /** Set when `state` is `idle`. */
+  idleSeconds?: Seconds;
+  address?: string;
+  image?: string;
+  fault?: { message: string; kind?: ErrorKind };
+}
+
+/** How many more resources a cloud's quota allows now; an absent field means "no limit known". */
+export interface Headroom {
+  instances?: number;
+  cpus?: number;
+  memoryMb?: number;
+}
+
+/** Something the observation could not see. Missing data is never read as "idle". */
+export interface ObservationGap {
+  source: "queue" | "machines" | "cloud";
+  /** For `cloud` gaps. */
+  cloud?: string;
+  message: string;
+}
+
+export interface CloudView {
+  headroom?: Headroom;
+}
+
+export interface Snapshot {
+  takenAt: number;
+  jobs: readonly IdleJob[];
+  workers: readonly Worker[];
+  clouds: Readonly<Record<string, CloudView>>;
+  /** Empty when the observation is complete. */
+  gaps: readonly ObservationGap[];
+}

@@ -1,0 +1,88 @@
+/**
+ * The planner: a pure function of (snapshot, policies, memory, now) to actions, each with the
+ * reason a person reads in the log. No I/O, no clock reads.
+ */
+import type { Memory } from "../model/memory.js";
+import type { Action, Plan, WorkerReport } from "../model/plan.js";
+import type { PoolPolicy } from "../model/policy.js";
+import type { Snapshot, Worker } from "../model/snapshot.js";
+import { cloudMemory, isThrottled } from "./backoff.js";
+import { analyseDemand } from "./demand.js";
+import { plural } from "./plural.js";
+import { lifecycle, scaleDown } from "./scale-down.js";
+import { type CloudFleet, scaleUp } from "./scale-up.js";
+
+export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now: number): Plan {
+  const policies = new Map(policy.clouds.map((cloud) => [cloud.name, cloud]));
+  const workersByCloud = new Map<string, Worker[]>();
+  for (const cloud of policy.clouds) workersByCloud.set(cloud.name, []);
+  const workers: WorkerReport[] = [];
+  for (const worker of snapshot.workers) {
+    workersByCloud.get(worker.cloud)?.push(worker);
+    workers.push({
+      cloud: worker.cloud,
+      name: worker.name,
+      instanceId: worker.instanceId,
+      state: lifecycle(worker, policies.get(worker.cloud), now),
+      idleSeconds: worker.state === "idle" ? (worker.idleSeconds ?? 0) : null,
+    });
+  }
+
+  const notes: string[] = [];
+  const complete = snapshot.gaps.length === 0;
+  if (!complete) {
+    const what = snapshot.gaps
+      .map((gap) => `${gap.cloud ?? gap.source}: ${gap.message}`)
+      .join("; ");
+    notes.push(`observation incomplete, nothing is scaled down this tick (${what})`);
+  }
+  const queueSeen = !snapshot.gaps.some((gap) => gap.source === "queue");
+
+  const terminations: Action[] = [];
+  const fleets: CloudFleet[] = [];
+  for (const cloud of policy.clouds) {
+    const cloudWorkers = workersByCloud.get(cloud.name) ?? [];
+    const throttled = isThrottled(cloudMemory(memory, cloud.name), now);
+    if (throttled) notes.push(`${cloud.name}: throttled, no calls this tick`);
+    const leaving = complete && !throttled ? scaleDown(cloud, cloudWorkers, now) : [];
+    terminations.push(...leaving);
+    const leavingIds = new Set(leaving.flatMap((action) => action.instanceIds));
+
+    let present = 0;
+    let free = 0;
+    for (const worker of cloudWorkers) {
+      if (worker.state === "gone") continue;
+      present += 1;
+      if (leavingIds.has(worker.instanceId)) continue;
+      const state = lifecycle(worker, cloud, now);
+      if (state === "idle" || state === "booting") free += 1;
+    }
+    const gap = snapshot.gaps.find((g) => g.source === "cloud" && g.cloud === cloud.name);
+    const headroom = snapshot.clouds[cloud.name]?.headroom;
+    fleets.push({
+      policy: cloud,
+      present,
+      remaining: present - leavingIds.size,
+      free,
+      ...(headroom === undefined ? {} : { headroom }),
+      ...(gap === undefined ? {} : { unobserved: gap.message }),
+    });
+  }
+
+  const analysis = analyseDemand(queueSeen ? snapshot.jobs : [], policy, now);
+  if (analysis.unfit.jobs > 0) {
+    notes.push(
+      `no cloud's worker shape can hold ${plural(analysis.unfit.jobs, "job")}, e.g. ${analysis.unfit.examples.join(", ")}`,
+    );
+  }
+  const launches = scaleUp(policy, fleets, analysis.classes, memory, now);
+  notes.push(...launches.notes);
+
+  return {
+    demand: analysis.demand,
+    workers,
+    actions: [...launches.actions, ...terminations],
+    unfit: analysis.unfit,
+    notes,
+  };
+}

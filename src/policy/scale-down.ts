@@ -1,0 +1,77 @@
+/**
+ * Scale-down: which of our workers to terminate. Never a busy worker, never one we do not own,
+ * never below the cloud's minimum for idle workers, never anything on an incomplete observation.
+ */
+import { formatDuration } from "../config/duration.js";
+import type { TerminateAction, WorkerReport } from "../model/plan.js";
+import type { CloudPolicy } from "../model/policy.js";
+import type { Worker } from "../model/snapshot.js";
+
+/** The lifecycle state a person sees: `booting` past the boot timeout is `stuck`. */
+export function lifecycle(
+  worker: Worker,
+  policy: CloudPolicy | undefined,
+  now: number,
+): WorkerReport["state"] {
+  if (
+    worker.state === "booting" &&
+    policy !== undefined &&
+    now - worker.launchedAt > policy.bootTimeout
+  ) {
+    return "stuck";
+  }
+  return worker.state;
+}
+
+/** Terminations for one cloud, given its workers as observed. */
+export function scaleDown(
+  policy: CloudPolicy,
+  workers: readonly Worker[],
+  now: number,
+): TerminateAction[] {
+  const actions: TerminateAction[] = [];
+  const terminate = (worker: Worker, cause: TerminateAction["cause"], reason: string) =>
+    actions.push({
+      kind: "terminate",
+      cloud: policy.name,
+      instanceIds: [worker.instanceId],
+      cause,
+      reason,
+    });
+
+  let alive = 0;
+  const idle: Worker[] = [];
+  for (const worker of workers) {
+    const state = lifecycle(worker, policy, now);
+    if (state === "stuck") {
+      terminate(
+        worker,
+        "stuck",
+        `${worker.name}: stuck booting for ${formatDuration(now - worker.launchedAt)} (bootTimeout ${formatDuration(policy.bootTimeout)})`,
+      );
+    } else if (state === "failed") {
+      terminate(
+        worker,
+        "failed",
+        `${worker.name}: failed in the cloud: ${worker.fault?.message ?? "no reason given"}`,
+      );
+    } else if (state !== "gone") {
+      alive += 1;
+      if (state === "idle" && (worker.idleSeconds ?? 0) > policy.idleTimeout) idle.push(worker);
+    }
+  }
+
+  idle.sort(
+    (a, b) =>
+      (b.idleSeconds ?? 0) - (a.idleSeconds ?? 0) || a.instanceId.localeCompare(b.instanceId),
+  );
+  const removable = Math.max(0, alive - policy.minWorkers);
+  for (const worker of idle.slice(0, removable)) {
+    terminate(
+      worker,
+      "idle",
+      `${worker.name}: idle for ${formatDuration(worker.idleSeconds ?? 0)} (idleTimeout ${formatDuration(policy.idleTimeout)})`,
+    );
+  }
+  return actions;
+}

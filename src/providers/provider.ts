@@ -1,0 +1,33 @@
+/** The one interface every cloud backend implements. Adapters translate; they do not decide. */
+import type { ProviderError } from "../model/errors.js";
+import type { Headroom, Instance } from "../model/snapshot.js";
+
+export interface LaunchRequest {
+  count: number;
+  /** Scopes backing off (instance types, zones) that must not be used this time. */
+  avoid: readonly string[];
+}
+
+export interface LaunchResult {
+  /** The instances created; fewer than asked is a partial success. */
+  instances: Instance[];
+  /** Why fewer than asked were created, classified. */
+  error?: ProviderError;
+}
+
+export interface TerminateResult {
+  /** Ids now gone, including those that were already gone. */
+  terminated: string[];
+  /** Why the rest were not, classified. */
+  error?: ProviderError;
+}
+
+export interface Provider {
+  readonly cloud: string;
+  /** The instances this daemon owns in the cloud, found by ownership tags/metadata/labels. */
+  list(): Promise<Instance[]>;
+  launch(request: LaunchRequest): Promise<LaunchResult>;
+  terminate(instanceIds: readonly string[]): Promise<TerminateResult>;
+  /** How much more the quota allows right now, when the cloud can tell. */
+  headroom?(): Promise<Headroom>;
+}

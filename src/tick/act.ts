@@ -1,0 +1,138 @@
+/**
+ * act: carries out the plan's actions through the providers, a few at a time, and reports what
+ * each came to. A failed action is classified and reported, never thrown: it cannot stop the daemon.
+ */
+import type Logger from "bunyan";
+import { asProviderError } from "../model/errors.js";
+import type { Action, LaunchAction, TerminateAction } from "../model/plan.js";
+import type { CallOutcome } from "../policy/backoff.js";
+import type { Provider } from "../providers/provider.js";
+
+export interface ActOptions {
+  dryRun: boolean;
+  concurrency: number;
+}
+
+function errorOf(error: unknown): CallOutcome["error"] {
+  const classified = asProviderError(error);
+  return {
+    kind: classified.kind,
+    message: classified.message,
+    ...(classified.retryAfterSeconds === undefined
+      ? {}
+      : { retryAfterSeconds: classified.retryAfterSeconds }),
+    ...(classified.scope === undefined ? {} : { scope: classified.scope }),
+  };
+}
+
+async function launch(action: LaunchAction, provider: Provider, log: Logger): Promise<CallOutcome> {
+  const outcome: CallOutcome = {
+    cloud: action.cloud,
+    operation: "launch",
+    requested: action.count,
+    succeeded: 0,
+  };
+  try {
+    const result = await provider.launch({ count: action.count, avoid: action.avoid ?? [] });
+    outcome.succeeded = result.instances.length;
+    if (result.error !== undefined) outcome.error = errorOf(result.error);
+    const ids = result.instances.map((instance) => instance.id);
+    if (ids.length > 0) {
+      log.info(
+        { cloud: action.cloud, instanceIds: ids },
+        `${action.cloud}: launched ${ids.length} of ${action.count}: ${ids.join(", ")}`,
+      );
+    }
+  } catch (error) {
+    outcome.error = errorOf(error);
+  }
+  if (outcome.error !== undefined) {
+    log.warn(
+      {
+        cloud: action.cloud,
+        kind: outcome.error.kind,
+        requested: action.count,
+        launched: outcome.succeeded,
+      },
+      `${action.cloud}: launch answered ${outcome.error.kind}: ${outcome.error.message}`,
+    );
+  }
+  return outcome;
+}
+
+async function terminate(
+  cloud: string,
+  actions: readonly TerminateAction[],
+  provider: Provider,
+  log: Logger,
+): Promise<CallOutcome> {
+  const ids = actions.flatMap((action) => action.instanceIds);
+  const outcome: CallOutcome = {
+    cloud,
+    operation: "terminate",
+    requested: ids.length,
+    succeeded: 0,
+  };
+  try {
+    const result = await provider.terminate(ids);
+    outcome.succeeded = result.terminated.length;
+    if (result.error !== undefined) outcome.error = errorOf(result.error);
+  } catch (error) {
+    outcome.error = errorOf(error);
+  }
+  if (outcome.error !== undefined) {
+    log.warn(
+      { cloud, kind: outcome.error.kind, instanceIds: ids },
+      `${cloud}: terminate answered ${outcome.error.kind}: ${outcome.error.message}`,
+    );
+  }
+  return outcome;
+}
+
+/** Runs tasks with at most `limit` in flight. */
+async function bounded<T>(tasks: ReadonlyArray<() => Promise<T>>, limit: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < tasks.length; index = next++) {
+      const task = tasks[index];
+      if (task !== undefined) results[index] = await task();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  return results;
+}
+
+export async function act(
+  actions: readonly Action[],
+  providers: ReadonlyMap<string, Provider>,
+  options: ActOptions,
+  log: Logger,
+): Promise<CallOutcome[]> {
+  const verb = options.dryRun ? "would " : "";
+  for (const action of actions) {
+    const what =
+      action.kind === "launch"
+        ? `${verb}launch ${action.count} on ${action.cloud}`
+        : `${verb}terminate ${action.instanceIds.join(", ")} on ${action.cloud}`;
+    log.info({ action, dryRun: options.dryRun }, `${what}: ${action.reason}`);
+  }
+  if (options.dryRun) return [];
+
+  const tasks: Array<() => Promise<CallOutcome>> = [];
+  const terminations = new Map<string, TerminateAction[]>();
+  for (const action of actions) {
+    const provider = providers.get(action.cloud);
+    if (provider === undefined) continue;
+    if (action.kind === "launch") {
+      tasks.push(() => launch(action, provider, log));
+    } else {
+      terminations.set(action.cloud, [...(terminations.get(action.cloud) ?? []), action]);
+    }
+  }
+  for (const [cloud, cloudActions] of terminations) {
+    const provider = providers.get(cloud);
+    if (provider !== undefined) tasks.push(() => terminate(cloud, cloudActions, provider, log));
+  }
+  return bounded(tasks, options.concurrency);
+}

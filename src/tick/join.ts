@@ -1,0 +1,56 @@
+/**
+ * Joins our instances with the startd machines HTCondor shows: by the instance id the worker
+ * advertises, else by private IP, else by host name. Machines that match no instance of ours are
+ * not ours and are ignored.
+ */
+import type { Instance, StartdMachine, Worker } from "../model/snapshot.js";
+
+function shortName(host: string): string {
+  const dot = host.indexOf(".");
+  return (dot < 0 ? host : host.slice(0, dot)).toLowerCase();
+}
+
+export function joinWorkers(
+  instances: readonly Instance[],
+  machines: readonly StartdMachine[],
+): Worker[] {
+  const byInstanceId = new Map<string, StartdMachine>();
+  const byAddress = new Map<string, StartdMachine>();
+  const byHost = new Map<string, StartdMachine>();
+  for (const machine of machines) {
+    // A machine that says which instance it is matches that instance only: private networks of
+    // two clouds may well hand out the same address.
+    if (machine.instanceId !== undefined) {
+      byInstanceId.set(machine.instanceId, machine);
+      continue;
+    }
+    if (machine.address !== undefined) byAddress.set(machine.address, machine);
+    byHost.set(shortName(machine.machine), machine);
+  }
+
+  return instances.map((instance) => {
+    const worker: Worker = {
+      cloud: instance.cloud,
+      instanceId: instance.id,
+      name: instance.name,
+      state: "booting",
+      launchedAt: instance.launchedAt,
+    };
+    if (instance.address !== undefined) worker.address = instance.address;
+    if (instance.image !== undefined) worker.image = instance.image;
+    if (instance.fault !== undefined) worker.fault = instance.fault;
+    if (instance.status === "failed" || instance.status === "gone") {
+      worker.state = instance.status;
+      return worker;
+    }
+    const machine =
+      byInstanceId.get(instance.id) ??
+      (instance.address === undefined ? undefined : byAddress.get(instance.address)) ??
+      byHost.get(shortName(instance.hostname ?? instance.name));
+    if (machine !== undefined) {
+      worker.state = machine.activity;
+      if (machine.activity === "idle") worker.idleSeconds = machine.idleSeconds ?? 0;
+    }
+    return worker;
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * One tick: observe → plan → act → remember. The daemon and the simulator both run exactly this.
+ */
+import type Logger from "bunyan";
+import type { Memory } from "../model/memory.js";
+import type { Plan } from "../model/plan.js";
+import type { PoolPolicy } from "../model/policy.js";
+import type { Snapshot } from "../model/snapshot.js";
+import { type CallOutcome, rememberOutcome } from "../policy/backoff.js";
+import { plan } from "../policy/plan.js";
+import type { Random } from "../random.js";
+import { act } from "./act.js";
+import { observe, type Sources } from "./observe.js";
+
+export interface TickInput extends Sources {
+  policy: PoolPolicy;
+  memory: Memory;
+  now: number;
+  dryRun: boolean;
+  concurrency: number;
+  random: Random;
+  log: Logger;
+}
+
+export interface TickResult {
+  snapshot: Snapshot;
+  plan: Plan;
+  outcomes: CallOutcome[];
+  memory: Memory;
+}
+
+export function summarise(snapshot: Snapshot, decided: Plan): string {
+  const states = new Map<string, number>();
+  for (const worker of decided.workers)
+    states.set(worker.state, (states.get(worker.state) ?? 0) + 1);
+  const workers = [...states].map(([state, count]) => `${count} ${state}`).join(", ") || "none";
+  const launches = decided.actions.reduce((sum, a) => sum + (a.kind === "launch" ? a.count : 0), 0);
+  const terminations = decided.actions.reduce(
+    (sum, a) => sum + (a.kind === "terminate" ? a.instanceIds.length : 0),
+    0,
+  );
+  const gaps = snapshot.gaps.length > 0 ? `; INCOMPLETE (${snapshot.gaps.length} gaps)` : "";
+  return `${snapshot.jobs.length} idle jobs; workers: ${workers}; launch ${launches}, terminate ${terminations}${gaps}`;
+}
+
+export async function runTick(input: TickInput): Promise<TickResult> {
+  const { policy, now, log } = input;
+  const snapshot = await observe(input, policy, now, log);
+  for (const gap of snapshot.gaps)
+    log.warn({ gap }, `observation gap in ${gap.cloud ?? gap.source}: ${gap.message}`);
+  const decided = plan(snapshot, policy, input.memory, now);
+  for (const note of decided.notes) log.info({ note }, note);
+  const outcomes = await act(decided.actions, input.providers, input, log);
+
+  let memory = input.memory;
+  for (const outcome of outcomes) {
+    const cloud = policy.clouds.find((c) => c.name === outcome.cloud);
+    if (cloud !== undefined) memory = rememberOutcome(memory, outcome, cloud, now, input.random);
+  }
+  for (const cloud of policy.clouds) {
+    const before = input.memory.clouds[cloud.name];
+    const after = memory.clouds[cloud.name];
+    if (after?.disabled !== undefined && before?.disabled === undefined) {
+      log.error(
+        { cloud: cloud.name, disabled: after.disabled },
+        `${cloud.name}: DISABLED until the config is reloaded (${after.disabled.kind}): ${after.disabled.message}`,
+      );
+    } else if (after?.backoff !== undefined && after.backoff !== before?.backoff) {
+      log.warn(
+        { cloud: cloud.name, backoff: after.backoff },
+        `${cloud.name}: backing off for ${Math.round(after.backoff.until - now)}s after ${after.backoff.kind}`,
+      );
+    }
+  }
+  return { snapshot, plan: decided, outcomes, memory };
+}

@@ -1,0 +1,80 @@
+/**
+ * Builds what a configuration talks to: the HTCondor pool and one provider per cloud. The only
+ * place that knows every kind of backend.
+ */
+import type Logger from "bunyan";
+import type { CondorPool } from "./condor/pool.js";
+import type { AutoscalerConfig } from "./config/schema.js";
+import { type Clock, wallClock } from "./model/clock.js";
+import type { Provider } from "./providers/provider.js";
+import { SimulatedCloud } from "./providers/simulated.js";
+import { seededRandom } from "./random.js";
+import { AcceleratedClock } from "./sim/clock.js";
+import { type PoolEvent, SimulatedPool } from "./sim/pool.js";
+import { scenario } from "./sim/scenarios.js";
+
+export interface Backends {
+  condor: CondorPool;
+  providers: Map<string, Provider>;
+  clock: Clock;
+  /** Set when the pool is simulated: its workload has played out. */
+  workloadDone?: () => boolean;
+}
+
+function describeEvent(event: PoolEvent): string {
+  switch (event.kind) {
+    case "submitted":
+      return `${event.jobs} job${event.jobs === 1 ? "" : "s"} submitted`;
+    case "joined":
+      return `${event.machine} joined the pool (${event.cloud})`;
+    case "left":
+      return `${event.machine} left the pool${event.evicted > 0 ? `, ${event.evicted} running jobs evicted` : ""}`;
+    case "negotiated":
+      return `negotiator matched ${event.started} job${event.started === 1 ? "" : "s"} (${event.idle} still idle)`;
+    case "finished":
+      return `${event.jobs} job${event.jobs === 1 ? "" : "s"} finished`;
+  }
+}
+
+export function createBackends(
+  config: AutoscalerConfig,
+  log: Logger,
+  options: { clock?: Clock } = {},
+): Backends {
+  const condor = config.global.condor;
+  switch (condor.kind) {
+    case "simulated": {
+      const clock =
+        options.clock ??
+        (condor.clockSpeed === 1 ? wallClock : new AcceleratedClock(condor.clockSpeed));
+      const random = seededRandom(condor.seed);
+      const clouds = config.clouds.map(
+        (cloud) =>
+          new SimulatedCloud({
+            pool: config.global.pool,
+            cloud: cloud.name,
+            shape: cloud.worker,
+            settings: cloud.provider,
+            clock,
+            random,
+          }),
+      );
+      const simLog = log.child({ component: "sim" });
+      const pool = new SimulatedPool({
+        pool: config.global.pool,
+        clock,
+        jobs: scenario(condor.scenario, random),
+        fleets: clouds,
+        negotiationInterval: condor.negotiationInterval,
+        onEvent: (event) =>
+          simLog.info({ event, at: new Date(event.at * 1000).toISOString() }, describeEvent(event)),
+      });
+      return {
+        condor: pool,
+        providers: new Map(clouds.map((cloud) => [cloud.cloud, cloud])),
+        clock,
+        workloadDone: () => pool.finished(),
+      };
+    }
+  }
+}

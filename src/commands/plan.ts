@@ -1,0 +1,83 @@
+/** `condor-autoscaler plan`: one observation and plan, printed as a table or as JSON. Acts on nothing. */
+import { createBackends } from "../backends.js";
+import { formatDuration } from "../config/duration.js";
+import { poolPolicy } from "../config/policies.js";
+import { createLog } from "../daemon/log.js";
+import { emptyMemory } from "../model/memory.js";
+import type { Plan } from "../model/plan.js";
+import { plan } from "../policy/plan.js";
+import { observe } from "../tick/observe.js";
+import { loadOrExit } from "./load.js";
+
+function table(rows: string[][]): string {
+  const widths =
+    rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+export function formatPlan(decided: Plan): string {
+  const demand = table([
+    ["CLOUD", "IDLE JOBS", "CPUS", "MEMORY MB"],
+    ...Object.entries(decided.demand).map(([cloud, d]) => [
+      cloud,
+      String(d.idleJobs),
+      String(d.cpus),
+      String(d.memoryMb),
+    ]),
+  ]);
+  const workers =
+    decided.workers.length === 0
+      ? "(none)"
+      : table([
+          ["CLOUD", "NAME", "INSTANCE", "STATE", "IDLE FOR"],
+          ...decided.workers.map((w) => [
+            w.cloud,
+            w.name,
+            w.instanceId,
+            w.state,
+            w.idleSeconds === null ? "-" : formatDuration(w.idleSeconds),
+          ]),
+        ]);
+  const actions =
+    decided.actions.length === 0
+      ? "(none)"
+      : decided.actions
+          .map((a) =>
+            a.kind === "launch"
+              ? `launch ${a.count} on ${a.cloud}: ${a.reason}`
+              : `terminate ${a.instanceIds.join(", ")} on ${a.cloud}: ${a.reason}`,
+          )
+          .join("\n");
+  const notes = decided.notes.length === 0 ? "" : `\n\nNOTES\n${decided.notes.join("\n")}`;
+  return `DEMAND\n${demand}\n\nWORKERS\n${workers}\n\nACTIONS\n${actions}${notes}\n`;
+}
+
+export async function planCommand(dir: string, json: boolean): Promise<number> {
+  const config = await loadOrExit(dir);
+  // Logs go to stderr so that stdout holds only the plan.
+  const log = createLog(
+    { ...config.global.logging, format: "pretty", level: "warn" },
+    process.stderr,
+  );
+  const backends = createBackends(config, log);
+  const policy = poolPolicy(config);
+  const now = backends.clock.now();
+  const snapshot = await observe(backends, policy, now, log);
+  const decided = plan(snapshot, policy, emptyMemory(), now);
+  if (json) {
+    const { demand, workers, actions, unfit, notes } = decided;
+    process.stdout.write(
+      `${JSON.stringify({ demand, workers, actions, unfit, notes }, null, 2)}\n`,
+    );
+  } else {
+    process.stdout.write(formatPlan(decided));
+  }
+  return 0;
+}

@@ -1,0 +1,123 @@
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import { cli, ROOT, records } from "./run-cli.js";
+
+const DEMO = join(ROOT, "examples/simulated");
+
+test("--help lists the commands", async (t) => {
+  const result = await cli(["--help"]);
+  t.is(result.code, 0);
+  for (const command of ["run", "plan", "validate", "schema"])
+    t.regex(result.stdout, new RegExp(`\\b${command}\\b`));
+});
+
+test("validate exits 0 on the shipped simulated example", async (t) => {
+  const result = await cli(["validate", DEMO]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /valid/);
+});
+
+test("validate exits non-zero on a broken copy, naming file, line and field", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-cli-"));
+  await cp(DEMO, dir, { recursive: true });
+  const file = join(dir, "clouds.d/backup.yaml");
+  await writeFile(
+    file,
+    (await readFile(file, "utf8")).replace("maxWorkers: 6", "maxWorkers: lots"),
+  );
+  const result = await cli(["validate", dir]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, /clouds\.d\/backup\.yaml:\d+: maxWorkers: /);
+  const line = Number(/backup\.yaml:(\d+):/.exec(result.stderr)?.[1]);
+  const lines = (await readFile(file, "utf8")).split("\n");
+  t.is(lines[line - 1], "maxWorkers: lots");
+});
+
+test("schema prints a JSON Schema for both file kinds", async (t) => {
+  const result = await cli(["schema"]);
+  t.is(result.code, 0);
+  const schema = JSON.parse(result.stdout) as { $defs: Record<string, unknown> };
+  t.truthy(schema.$defs.global);
+  t.truthy(schema.$defs.cloud);
+});
+
+test("plan --json prints demand, workers and actions with reasons, in the public shape", async (t) => {
+  const result = await cli(["plan", "--config", DEMO, "--json"]);
+  t.is(result.code, 0, result.stderr);
+  const plan = JSON.parse(result.stdout) as {
+    demand: Record<string, { idleJobs: number; cpus: number; memoryMb: number }>;
+    workers: unknown[];
+    actions: Array<{
+      kind: string;
+      cloud: string;
+      count?: number;
+      instanceIds?: string[];
+      reason: string;
+    }>;
+  };
+  t.deepEqual(Object.keys(plan.demand).sort(), ["backup", "competitive"]);
+  t.is(plan.demand.competitive?.idleJobs, 24);
+  t.is(plan.demand.competitive?.cpus, 24);
+  t.deepEqual(plan.workers, []);
+  // 24 one-cpu jobs in 4-cpu workers: 6 workers, 4 on the preferred cloud (its max), 2 spilled over.
+  const launches = plan.actions.filter((a) => a.kind === "launch");
+  t.deepEqual(
+    launches.map((a) => [a.cloud, a.count]),
+    [
+      ["competitive", 4],
+      ["backup", 2],
+    ],
+  );
+  for (const action of plan.actions) t.true(action.reason.length > 0);
+});
+
+test("plan without --json prints a table", async (t) => {
+  const result = await cli(["plan"]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /^DEMAND\nCLOUD\s+IDLE JOBS/m);
+  t.regex(result.stdout, /^launch 4 on competitive: /m);
+});
+
+test("run --once --dry-run logs the actions it would take and launches nothing", async (t) => {
+  const result = await cli([
+    "run",
+    "--config",
+    DEMO,
+    "--once",
+    "--dry-run",
+    "--log-format",
+    "json",
+  ]);
+  t.is(result.code, 0, result.stderr);
+  const logged = records(result.stdout);
+  const messages = logged.map((r) => String(r.msg));
+  t.true(
+    messages.some((m) => /^would launch 4 on competitive: /.test(m)),
+    messages.join("\n"),
+  );
+  t.false(messages.some((m) => /launched/.test(m)));
+  t.true(logged.some((r) => r.summary === true));
+});
+
+test("run --once launches and logs one summary line for the tick", async (t) => {
+  const result = await cli(["run", "--config", DEMO, "--once", "--log-format", "json"]);
+  t.is(result.code, 0, result.stderr);
+  const logged = records(result.stdout);
+  const messages = logged.map((r) => String(r.msg));
+  t.true(
+    messages.some((m) => /^competitive: launched 3 of 4/.test(m)),
+    messages.join("\n"),
+  );
+  t.true(messages.some((m) => /^competitive: launch answered quota/.test(m)));
+  const summaries = logged.filter((r) => r.summary === true);
+  t.is(summaries.length, 1);
+  t.regex(String(summaries[0]?.msg), /^tick 1: 24 idle jobs; .*launch 6/);
+});
+
+test("run refuses an invalid config directory with its problems", async (t) => {
+  const result = await cli(["run", "--config", join(ROOT, "test")]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, /autoscaler\.yaml: file not found/);
+});

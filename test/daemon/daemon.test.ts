@@ -1,0 +1,228 @@
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import test from "ava";
+import Logger from "bunyan";
+import { createBackends } from "../../src/backends.js";
+import type { CondorPool } from "../../src/condor/pool.js";
+import { loadConfig } from "../../src/config/load.js";
+import { poolPolicy } from "../../src/config/policies.js";
+import { Daemon, type DaemonOptions } from "../../src/daemon/daemon.js";
+import type { IdleJob, StartdMachine } from "../../src/model/snapshot.js";
+import { seededRandom } from "../../src/random.js";
+import { ManualClock } from "../../src/sim/clock.js";
+import { ROOT, records, startCli } from "../cli/run-cli.js";
+
+const DEMO = join(ROOT, "examples/simulated");
+
+interface LogLine {
+  msg: string;
+  level: number;
+}
+
+function memoryLog(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const write = (record: object) => {
+    if ("msg" in record && "level" in record)
+      lines.push({ msg: String(record.msg), level: Number(record.level) });
+  };
+  const log = Logger.createLogger({
+    name: "test",
+    streams: [{ type: "raw", level: "trace", stream: { write } }],
+  });
+  return { log, lines };
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+test("the daemon plays the demo workload out on a manual clock: launches, runs every job, ends with no workers", async (t) => {
+  const config = await loadConfig(DEMO);
+  const clock = new ManualClock(1_700_000_000);
+  const { log, lines } = memoryLog();
+  const backends = createBackends(config, log, { clock });
+  const policy = poolPolicy(config);
+  const daemon = new Daemon({
+    policy,
+    tickInterval: config.global.tickInterval,
+    sources: backends,
+    clock,
+    log,
+    dryRun: false,
+    random: seededRandom(7),
+  });
+  let peak = 0;
+  for (let tick = 0; tick < 200; tick += 1) {
+    const result = await daemon.tick();
+    if (result === undefined) return t.fail("a tick failed");
+    for (const cloud of policy.clouds) {
+      const alive = result.snapshot.workers.filter(
+        (w) => w.cloud === cloud.name && w.state !== "gone",
+      ).length;
+      t.true(alive <= cloud.maxWorkers, `${cloud.name} above max`);
+    }
+    peak = Math.max(peak, result.snapshot.workers.length);
+    if (backends.workloadDone?.() && result.snapshot.workers.length === 0) break;
+    clock.advance(config.global.tickInterval);
+  }
+  t.true(backends.workloadDone?.());
+  t.true(peak >= 6, `peak workers ${peak}`);
+  const messages = lines.map((line) => line.msg);
+  t.true(messages.some((m) => /^launch \d+ on competitive: /.test(m)));
+  t.true(messages.some((m) => /spilled over from competitive/.test(m)));
+  t.true(messages.some((m) => /^terminate .*idle for/.test(m)));
+  t.true(messages.some((m) => /backing off .* after (quota|capacity)/.test(m)));
+});
+
+function blockingPool(gate: Promise<void>, calls: { count: number }): CondorPool {
+  return {
+    idleJobs: async (): Promise<IdleJob[]> => {
+      calls.count += 1;
+      await gate;
+      return [];
+    },
+    machines: async (): Promise<StartdMachine[]> => [],
+  };
+}
+
+async function daemonOver(
+  condor: CondorPool,
+  tickInterval = 1,
+): Promise<{ daemon: Daemon; lines: Array<{ msg: string }> }> {
+  const config = await loadConfig(DEMO);
+  const { log, lines } = memoryLog();
+  const options: DaemonOptions = {
+    policy: { ...poolPolicy(config), clouds: [] },
+    tickInterval,
+    sources: { condor, providers: new Map() },
+    clock: { now: () => Date.now() / 1000 },
+    log,
+    dryRun: false,
+    random: seededRandom(1),
+  };
+  return { daemon: new Daemon(options), lines };
+}
+
+test("ticks never overlap: a tick asked for while one runs joins the running one", async (t) => {
+  const gate = deferred();
+  const calls = { count: 0 };
+  const { daemon } = await daemonOver(blockingPool(gate.promise, calls));
+  const first = daemon.tick();
+  const second = daemon.tick();
+  gate.resolve();
+  const [a, b] = await Promise.all([first, second]);
+  t.is(calls.count, 1);
+  t.is(a, b);
+  t.is(daemon.ticks, 1);
+});
+
+test("stop() waits for the current tick to finish", async (t) => {
+  const gate = deferred();
+  const calls = { count: 0 };
+  const { daemon, lines } = await daemonOver(blockingPool(gate.promise, calls));
+  const running = daemon.run();
+  while (calls.count === 0) await new Promise((r) => setTimeout(r, 5));
+  let stopped = false;
+  const stopping = daemon.stop().then(() => {
+    stopped = true;
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  t.false(stopped, "stop() returned while a tick was running");
+  gate.resolve();
+  await stopping;
+  await running;
+  t.true(lines.some((line) => /^tick 1: /.test(line.msg)));
+});
+
+test("the loop runs a tick each interval through node-cron", async (t) => {
+  const { daemon } = await daemonOver(blockingPool(Promise.resolve(), { count: 0 }), 1);
+  const running = daemon.run();
+  await new Promise((r) => setTimeout(r, 2500));
+  await daemon.stop();
+  await running;
+  t.true(daemon.ticks >= 2 && daemon.ticks <= 4, `ticks: ${daemon.ticks}`);
+});
+
+test("a tick that throws is logged and the next tick runs", async (t) => {
+  let broken = true;
+  const condor: CondorPool = {
+    idleJobs: async () => [],
+    machines: async () => {
+      if (broken) return null as unknown as StartdMachine[];
+      return [];
+    },
+  };
+  const config = await loadConfig(DEMO);
+  const { log, lines } = memoryLog();
+  const clock = new ManualClock(1_700_000_000);
+  const backends = createBackends(config, log, { clock });
+  const daemon = new Daemon({
+    policy: poolPolicy(config),
+    tickInterval: 30,
+    sources: { condor, providers: backends.providers },
+    clock,
+    log,
+    dryRun: false,
+    random: seededRandom(1),
+  });
+  t.is(await daemon.tick(), undefined);
+  t.true(lines.some((line) => /^tick 1 failed: /.test(line.msg) && line.level === 50));
+  broken = false;
+  clock.advance(30);
+  t.truthy(await daemon.tick());
+});
+
+test("SIGTERM stops the running daemon after the current tick, exit code 0", async (t) => {
+  const child = startCli(["run", "--config", DEMO, "--log-format", "json"]);
+  let stdout = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (/"summary":true/.test(stdout) && !child.killed) child.kill("SIGTERM");
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  t.is(code, 0);
+  const messages = records(stdout).map((r) => String(r.msg));
+  t.true(messages.includes("SIGTERM: stopping after the current tick"), messages.join("\n"));
+  t.is(messages.at(-1), "stopped");
+});
+
+test("the demo, sped up, shows jobs arrive, workers launched, jobs run, idle workers terminated, then stops", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-demo-"));
+  await cp(DEMO, dir, { recursive: true });
+  const global = join(dir, "autoscaler.yaml");
+  await writeFile(
+    global,
+    (await readFile(global, "utf8"))
+      .replace("clockSpeed: 30", "clockSpeed: 300")
+      .replace("tickInterval: 30s", "tickInterval: 60s"),
+  );
+  const child = startCli(["run", "--config", dir, "--log-format", "json"]);
+  let stdout = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  t.is(code, 0);
+  const messages = records(stdout).map((r) => String(r.msg));
+  const order = [
+    /jobs submitted/,
+    /^launch \d+ on \w+: .*idle jobs/,
+    /launched \d+ of \d+/,
+    /joined the pool/,
+    /negotiator matched/,
+    /jobs? finished/,
+    /^terminate .*idle for/,
+    /simulated workload played out; stopped/,
+  ];
+  let from = 0;
+  for (const pattern of order) {
+    const index = messages.findIndex((m, i) => i >= from && pattern.test(m));
+    t.true(index >= 0, `${pattern} not found after line ${from}`);
+    if (index >= 0) from = index;
+  }
+});

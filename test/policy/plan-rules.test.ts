@@ -549,9 +549,8 @@ test("after a full success the next failure starts over from the initial delay",
   t.deepEqual(remember(reset, failure("quota")).backoff, backoff("quota", 30, 1));
 });
 
-// BUG (src/policy/backoff.ts, nextBackoff via rememberOutcome): a new backoff replaces the running
-// one even when it ends sooner. Terminations still run during a quota backoff, so a transient or
-// throttled answer to one ends the quota backoff early and the next launch comes too soon.
+// Terminations still run during a quota backoff; a transient or throttled answer to one must not
+// end the quota backoff early.
 for (const [kind, details] of [
   ["transient", {}],
   ["throttled", { retryAfterSeconds: 1 }],

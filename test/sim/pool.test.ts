@@ -394,9 +394,8 @@ test("a negotiation cycle that starts nothing emits no event", async (t) => {
   t.deepEqual(events, [{ kind: "submitted", at: START, jobs: 3 }]);
 });
 
-// Known bug: terminated machines are dropped before the events up to now are played, so a job that
-// ended before the instance was terminated is evicted and run again when nothing queried the pool
-// between its end and the termination.
+// Events up to now are played before terminated machines leave: a job that ended before the
+// termination was done, even when nothing queried the pool in between.
 test("a job that ended before its instance was terminated counts as done, not evicted", async (t) => {
   const { pool, alpha, at, events } = setup({ jobs: [job({ runtime: 100 })] });
   const [id] = await launch(alpha);

@@ -207,10 +207,8 @@ test("workers come out in the order of the instances, one per instance", (t) => 
   );
 });
 
-// Bug: a machine that advertises an instance id is still used as the address (or host name)
-// match of any other instance. Two clouds with private networks can hand out the same IP; a worker
-// of one then lends its state (and idle time) to a booting instance of the other, which can then
-// be terminated as idle before it ever joined.
+// Two clouds' private networks can hand out the same IP: a worker that says which instance it is
+// must not lend its state (and idle time) to a booting instance of the other cloud.
 test("a machine advertising another instance's id is not matched to an instance by address", (t) => {
   const workers = joinWorkers(
     [

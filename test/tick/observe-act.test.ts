@@ -325,9 +325,8 @@ test("headroom is kept even when the cloud's list fails", async (t) => {
   t.deepEqual(snapshot.clouds.alpha, { headroom: { instances: 1 } });
 });
 
-// Bug: a provider method that throws instead of returning a rejected promise (a non-async
-// implementation whose request building fails) makes that cloud's instances vanish from the
-// snapshot with no gap, so the planner launches blind into it and believes it observed everything.
+// A provider method that throws instead of rejecting must not make the cloud's instances vanish
+// without a gap: the planner would launch blind into it.
 test("a provider whose list() throws synchronously still leaves a cloud gap", async (t) => {
   const { log } = memoryLog();
   const snapshot = await observe(
@@ -352,7 +351,7 @@ test("a provider whose list() throws synchronously still leaves a cloud gap", as
   );
 });
 
-// Same bug on the HTCondor side: observe() itself rejects instead of reporting a queue gap.
+// Likewise on the HTCondor side: a gap, not a failed observation.
 test("a pool whose idleJobs() throws synchronously leaves a queue gap", async (t) => {
   const { log } = memoryLog();
   const snapshot = await observe(

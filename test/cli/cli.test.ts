@@ -29,7 +29,10 @@ test("validate exits non-zero on a broken copy, naming file, line and field", as
   );
   const result = await cli(["validate", dir]);
   t.is(result.code, 1);
-  t.regex(result.stderr, /clouds\.d\/backup\.yaml:\d+: maxWorkers: /);
+  t.regex(
+    result.stderr,
+    /clouds\.d\/backup\.yaml:\d+: maxWorkers: .*expected number, received string/,
+  );
   const line = Number(/backup\.yaml:(\d+):/.exec(result.stderr)?.[1]);
   const lines = (await readFile(file, "utf8")).split("\n");
   t.is(lines[line - 1], "maxWorkers: lots");

@@ -15,6 +15,7 @@ import {
   type GlobalSettings,
   globalSchema,
 } from "./schema.js";
+import { checkUserDataFile } from "./user-data.js";
 
 export const GLOBAL_FILE = "autoscaler.yaml";
 export const CLOUDS_DIR = "clouds.d";
@@ -145,6 +146,11 @@ async function loadCloud(
     const path = resolve(dirname(file), settings.userData);
     if (await exists(path)) {
       cloud.userDataPath = path;
+      const templateProblems = await checkUserDataFile(path);
+      if (templateProblems.length > 0) {
+        problems.push(...templateProblems);
+        return undefined;
+      }
     } else {
       problems.push({
         file,

@@ -3,6 +3,7 @@
  * place that knows every kind of backend.
  */
 import type Logger from "bunyan";
+import { HTCondorPool } from "./condor/htcondor.js";
 import type { CondorPool } from "./condor/pool.js";
 import type { AutoscalerConfig } from "./config/schema.js";
 import { type Clock, wallClock } from "./model/clock.js";
@@ -42,23 +43,38 @@ export function createBackends(
   options: { clock?: Clock } = {},
 ): Backends {
   const condor = config.global.condor;
+  const clock =
+    options.clock ??
+    (condor.kind === "simulated" && condor.clockSpeed !== 1
+      ? new AcceleratedClock(condor.clockSpeed)
+      : wallClock);
+  const random = seededRandom(condor.kind === "simulated" ? condor.seed : Date.now() & 0xffffffff);
+  const clouds = config.clouds.map(
+    (cloud) =>
+      new SimulatedCloud({
+        pool: config.global.pool,
+        cloud: cloud.name,
+        shape: cloud.worker,
+        settings: cloud.provider,
+        clock,
+        random,
+      }),
+  );
+  const providers = new Map<string, Provider>(clouds.map((cloud) => [cloud.cloud, cloud]));
+
   switch (condor.kind) {
+    case "htcondor":
+      return {
+        condor: new HTCondorPool(
+          condor,
+          config.global.pool,
+          clock,
+          log.child({ component: "condor" }),
+        ),
+        providers,
+        clock,
+      };
     case "simulated": {
-      const clock =
-        options.clock ??
-        (condor.clockSpeed === 1 ? wallClock : new AcceleratedClock(condor.clockSpeed));
-      const random = seededRandom(condor.seed);
-      const clouds = config.clouds.map(
-        (cloud) =>
-          new SimulatedCloud({
-            pool: config.global.pool,
-            cloud: cloud.name,
-            shape: cloud.worker,
-            settings: cloud.provider,
-            clock,
-            random,
-          }),
-      );
       const simLog = log.child({ component: "sim" });
       const pool = new SimulatedPool({
         pool: config.global.pool,
@@ -69,12 +85,7 @@ export function createBackends(
         onEvent: (event) =>
           simLog.info({ event, at: new Date(event.at * 1000).toISOString() }, describeEvent(event)),
       });
-      return {
-        condor: pool,
-        providers: new Map(clouds.map((cloud) => [cloud.cloud, cloud])),
-        clock,
-        workloadDone: () => pool.finished(),
-      };
+      return { condor: pool, providers, clock, workloadDone: () => pool.finished() };
     }
   }
 }

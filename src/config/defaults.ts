@@ -21,6 +21,15 @@ export const DEFAULT_STATUS_PORT = 9464;
 /** Provider calls (launch, terminate) running at once per tick. */
 export const DEFAULT_ACTION_CONCURRENCY = 4;
 
+// ---- HTCondor ----
+
+/** A condor_q / condor_status call taking longer is killed: a hung schedd must not stall the tick. */
+export const DEFAULT_CONDOR_TIMEOUT = 30;
+/** Further attempts after a failed or timed-out HTCondor call, before the tick marks a gap. */
+export const DEFAULT_CONDOR_RETRIES = 2;
+/** Pause before retrying a failed HTCondor call. */
+export const CONDOR_RETRY_DELAY = 1;
+
 // ---- Cloud (one file per cloud) ----
 
 /** Clouds with no priority are filled after any that have one. */

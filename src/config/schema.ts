@@ -30,6 +30,34 @@ const simulatedCondor = z
   })
   .meta({ description: "A simulated HTCondor pool (demo, tests, trying policies)" });
 
+const htcondor = z
+  .strictObject({
+    kind: z.literal("htcondor"),
+    binDir: z.string().min(1).optional().meta({
+      description: "Directory of condor_q, condor_status, condor_advertise; default: found on PATH",
+    }),
+    collector: z.string().min(1).optional().meta({
+      description: "Collector to ask (-pool host[:port]); default: the local configuration's",
+    }),
+    schedds: z.array(z.string().min(1)).min(1).optional().meta({
+      description: "Schedds whose queues count; default: every schedd of the pool",
+    }),
+    timeout: positiveDuration.default(d.DEFAULT_CONDOR_TIMEOUT),
+    retries: count.max(10).default(d.DEFAULT_CONDOR_RETRIES),
+    workers: z.string().min(1).optional().meta({
+      description:
+        'Constraint selecting this pool\'s workers among startd ads; default: AutoscalerPool == "<pool>"',
+    }),
+    headNode: z.string().min(1).optional().meta({
+      description:
+        "CONDOR_HOST given to workers in user-data; default: collector, else this host's name",
+    }),
+    tokenFile: z.string().min(1).optional().meta({
+      description: "File holding the IDTOKEN (or pool password) workers authenticate with",
+    }),
+  })
+  .meta({ description: "A real HTCondor pool, through its command-line tools" });
+
 export const globalSchema = z
   .strictObject({
     pool: z.string().regex(NAME_PATTERN, "lower-case letters, digits and '-', at most 31").meta({
@@ -39,7 +67,7 @@ export const globalSchema = z
     persistence: duration.default(d.DEFAULT_PERSISTENCE).meta({
       description: "An idle job counts as demand only after waiting this long",
     }),
-    condor: z.discriminatedUnion("kind", [simulatedCondor]).meta({
+    condor: z.discriminatedUnion("kind", [htcondor, simulatedCondor]).meta({
       description: "How to reach HTCondor",
     }),
     logging: z
@@ -90,6 +118,17 @@ const simulatedProvider = z
       description: "false: the quota is only discovered by hitting it (a competitive cloud)",
     }),
     failures: z.array(injectedFailure).default([]),
+    existing: z
+      .array(
+        z.strictObject({
+          id: z.string().min(1),
+          name: z.string().min(1).optional(),
+          address: z.string().min(1).optional(),
+          age: duration.default(3600).meta({ description: "How long ago it was launched" }),
+        }),
+      )
+      .default([])
+      .meta({ description: "Instances the cloud already has when the daemon starts (adopted)" }),
   })
   .meta({ description: "An in-memory cloud with boot delays, quota and injected errors" });
 
@@ -147,6 +186,7 @@ export type GlobalSettings = z.output<typeof globalSchema>;
 export type CloudSettings = z.output<typeof cloudSchema>;
 export type SimulatedProviderSettings = z.output<typeof simulatedProvider>;
 export type SimulatedCondorSettings = z.output<typeof simulatedCondor>;
+export type HTCondorSettings = z.output<typeof htcondor>;
 export type InjectedFailure = z.output<typeof injectedFailure>;
 
 /** A cloud's settings with where they came from. */

@@ -84,3 +84,22 @@ export function formatConfigProblem(problem: ConfigProblem): string {
   const field = problem.field === "" ? "" : ` ${problem.field}:`;
   return `${where}:${field} ${problem.message}`;
 }
+
+/** Why an HTCondor command gave no usable answer. */
+export type CondorFailure = "spawn" | "timeout" | "exit" | "output";
+
+/** A failed HTCondor query: the command, what went wrong, and what the tool said on stderr. */
+export class CondorError extends Error {
+  override readonly name = "CondorError";
+  readonly failure: CondorFailure;
+  /** The command as a person would type it (for logs; arguments quoted where needed). */
+  readonly command: string;
+  readonly stderr: string;
+
+  constructor(failure: CondorFailure, command: string, detail: string, stderr = "") {
+    super(`${command}: ${detail}${stderr === "" ? "" : ` (stderr: ${stderr})`}`);
+    this.failure = failure;
+    this.command = command;
+    this.stderr = stderr;
+  }
+}

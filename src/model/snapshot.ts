@@ -37,6 +37,8 @@ export interface Instance {
 
 /** One machine as HTCondor's collector sees it: all its slots summed up. */
 export interface StartdMachine {
+  /** The startd's name (a slot's Name without `slotN@`), unique in the pool. */
+  name: string;
   /** The Machine attribute (host name). */
   machine: string;
   /** IP address from StartdIpAddr. */
@@ -68,6 +70,8 @@ export interface Worker {
   address?: string;
   image?: string;
   fault?: { message: string; kind?: ErrorKind };
+  /** The startd it was joined with, to find its ads again (re-check before kill, withdrawal). */
+  startd?: string;
 }
 
 /** How many more resources a cloud's quota allows now; an absent field means "no limit known". */

@@ -19,6 +19,8 @@ export interface CallOutcome {
   operation: "launch" | "terminate";
   requested: number;
   succeeded: number;
+  /** For terminate: the ids now gone. */
+  instanceIds?: string[];
   error?: {
     kind: ErrorKind;
     message: string;

@@ -43,6 +43,19 @@ export class SimulatedCloud implements Provider {
   constructor(private readonly options: SimulatedCloudOptions) {
     this.cloud = options.cloud;
     this.startedAt = options.clock.now();
+    for (const existing of options.settings.existing) {
+      const launchedAt = this.startedAt - existing.age;
+      this.instances.set(existing.id, {
+        id: existing.id,
+        name: existing.name ?? existing.id,
+        cloud: options.cloud,
+        address: existing.address ?? "",
+        shape: { ...options.shape },
+        launchedAt,
+        runningAt: launchedAt,
+        joinAt: launchedAt,
+      });
+    }
   }
 
   /** Instances alive now, for the simulated pool. */
@@ -59,7 +72,7 @@ export class SimulatedCloud implements Provider {
       name: instance.name,
       status: now < instance.runningAt ? "booting" : "running",
       launchedAt: instance.launchedAt,
-      address: instance.address,
+      ...(instance.address === "" ? {} : { address: instance.address }),
       hostname: instance.name,
       image: "simulated-cernvm",
     }));

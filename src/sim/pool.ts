@@ -103,6 +103,7 @@ export class SimulatedPool implements CondorPool {
     this.advance();
     const now = this.playedTo;
     return [...this.machinesById.values()].map((machine) => ({
+      name: machine.instance.name,
       machine: machine.instance.name,
       address: machine.instance.address,
       instanceId: machine.instance.id,

@@ -76,6 +76,7 @@ async function terminate(
   try {
     const result = await provider.terminate(ids);
     outcome.succeeded = result.terminated.length;
+    outcome.instanceIds = result.terminated;
     if (result.error !== undefined) outcome.error = errorOf(result.error);
   } catch (error) {
     outcome.error = errorOf(error);

@@ -48,6 +48,7 @@ export function joinWorkers(
       (instance.address === undefined ? undefined : byAddress.get(instance.address)) ??
       byHost.get(shortName(instance.hostname ?? instance.name));
     if (machine !== undefined) {
+      worker.startd = machine.name;
       worker.state = machine.activity;
       if (machine.activity === "idle") worker.idleSeconds = machine.idleSeconds ?? 0;
     }

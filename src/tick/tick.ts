@@ -10,6 +10,7 @@ import { type CallOutcome, rememberOutcome } from "../policy/backoff.js";
 import { plan } from "../policy/plan.js";
 import type { Random } from "../random.js";
 import { act } from "./act.js";
+import { spareClaimed, withdrawTerminated } from "./guard.js";
 import { observe, type Sources } from "./observe.js";
 
 export interface TickInput extends Sources {
@@ -50,7 +51,11 @@ export async function runTick(input: TickInput): Promise<TickResult> {
     log.warn({ gap }, `observation gap in ${gap.cloud ?? gap.source}: ${gap.message}`);
   const decided = plan(snapshot, policy, input.memory, now);
   for (const note of decided.notes) log.info({ note }, note);
-  const outcomes = await act(decided.actions, input.providers, input, log);
+  const actions = input.dryRun
+    ? decided.actions
+    : await spareClaimed(decided.actions, snapshot, input.condor, log);
+  const outcomes = await act(actions, input.providers, input, log);
+  if (!input.dryRun) await withdrawTerminated(outcomes, snapshot, input.condor, log);
 
   let memory = input.memory;
   for (const outcome of outcomes) {

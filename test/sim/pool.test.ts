@@ -132,6 +132,7 @@ test("a worker appears in machines() only once its startd has joined", async (t)
   at(JOIN_AFTER);
   t.deepEqual(await pool.machines(), [
     {
+      name: instance?.name ?? "",
       machine: instance?.name ?? "",
       address: instance?.address ?? "",
       instanceId: id ?? "",

@@ -16,7 +16,7 @@ function instance(id: string, overrides: Partial<Instance> = {}): Instance {
 }
 
 function machine(name: string, overrides: Partial<StartdMachine> = {}): StartdMachine {
-  return { machine: name, activity: "busy", ...overrides };
+  return { name, machine: name, activity: "busy", ...overrides };
 }
 
 test("an instance is matched to the machine advertising its instance id", (t) => {

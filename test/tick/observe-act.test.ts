@@ -51,7 +51,7 @@ test("a complete observation joins every cloud's instances with the machines and
   const { log } = memoryLog();
   const condor = new ScriptedPool({
     idleJobs: async () => [idleJob("1.0")],
-    machines: async () => [{ machine: "x", instanceId: "a-1", activity: "busy" }],
+    machines: async () => [{ name: "x", machine: "x", instanceId: "a-1", activity: "busy" }],
   });
   const snapshot = await observe(
     {
@@ -110,7 +110,7 @@ for (const [title, failure] of [
       {
         condor: new ScriptedPool({
           machines: async () => [
-            { machine: "b", instanceId: "b-1", activity: "idle", idleSeconds: 9999 },
+            { name: "b", machine: "b", instanceId: "b-1", activity: "idle", idleSeconds: 9999 },
           ],
         }),
         providers: providers(
@@ -198,7 +198,7 @@ test("a pool whose idleJobs() rejects leaves a queue gap and no jobs, the worker
     {
       condor: new ScriptedPool({
         idleJobs: () => Promise.reject(new Error("condor_q timed out after 20s")),
-        machines: async () => [{ machine: "x", instanceId: "a-1", activity: "busy" }],
+        machines: async () => [{ name: "x", machine: "x", instanceId: "a-1", activity: "busy" }],
       }),
       providers: providers(
         new ScriptedProvider("alpha", { list: async () => [instance("alpha", "a-1")] }),

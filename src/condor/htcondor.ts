@@ -1,0 +1,134 @@
+/** The real pool: condor_q, condor_status and condor_advertise, run without a shell. */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type Logger from "bunyan";
+import type { HTCondorSettings } from "../config/schema.js";
+import type { Clock } from "../model/clock.js";
+import type { IdleJob, StartdMachine } from "../model/snapshot.js";
+import { classAdString, parseClassAds } from "./classads.js";
+import { queryTool, runTool, type ToolOptions } from "./exec.js";
+import type { CondorPool, JobSelector, WorkerRef } from "./pool.js";
+import { queryIdleJobs } from "./queue.js";
+import { groupMachines, STARTD_ATTRIBUTES } from "./startds.js";
+
+/** The default selection of this pool's workers: what our user-data makes them advertise. */
+export function defaultWorkerConstraint(pool: string): string {
+  return `AutoscalerPool == ${classAdString(pool)}`;
+}
+
+/** Matches every ad of these workers: by advertised instance id, else by startd name. */
+export function workerConstraint(workers: readonly WorkerRef[]): string {
+  const terms = workers.map((worker) => {
+    const byId = `AutoscalerInstanceId =?= ${classAdString(worker.instanceId)}`;
+    if (worker.startd === undefined) return byId;
+    const suffix = `@${worker.startd}`;
+    // Slot ads are named slotN@<startd> or slotN_M@<startd>; daemon ads <startd>.
+    return `${byId} || Name =?= ${classAdString(worker.startd)} || substr(Name, -${suffix.length}) =?= ${classAdString(suffix)}`;
+  });
+  return terms.map((term) => `(${term})`).join(" || ");
+}
+
+export class HTCondorPool implements CondorPool {
+  private firstSeenIdle = new Map<string, number>();
+  private readonly tools: ToolOptions;
+  private readonly poolArgs: string[];
+
+  constructor(
+    private readonly settings: HTCondorSettings,
+    private readonly pool: string,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    retryDelaySeconds?: number,
+  ) {
+    this.tools = {
+      timeoutSeconds: settings.timeout,
+      retries: settings.retries,
+      ...(settings.binDir === undefined ? {} : { binDir: settings.binDir }),
+      ...(retryDelaySeconds === undefined ? {} : { retryDelaySeconds }),
+    };
+    this.poolArgs = settings.collector === undefined ? [] : ["-pool", settings.collector];
+  }
+
+  async idleJobs(selectors: readonly JobSelector[]): Promise<IdleJob[]> {
+    const answer = await queryIdleJobs(
+      selectors,
+      {
+        ...(this.settings.collector === undefined ? {} : { collector: this.settings.collector }),
+        ...(this.settings.schedds === undefined ? {} : { schedds: this.settings.schedds }),
+      },
+      this.tools,
+    );
+    if (answer.skipped.count > 0) {
+      this.log.warn(
+        { skipped: answer.skipped },
+        `condor_q: ${answer.skipped.count} idle jobs skipped, attributes missing or not numbers (e.g. job ${answer.skipped.example ?? "?"})`,
+      );
+    }
+    return answer.jobs;
+  }
+
+  private async startdAds(constraint: string) {
+    const args = [
+      ...this.poolArgs,
+      "-startd",
+      "-json",
+      "-attributes",
+      STARTD_ATTRIBUTES.join(","),
+      "-constraint",
+      constraint,
+    ];
+    return queryTool("condor_status", args, this.tools, parseClassAds);
+  }
+
+  async machines(): Promise<StartdMachine[]> {
+    const ads = await this.startdAds(this.settings.workers ?? defaultWorkerConstraint(this.pool));
+    const grouped = groupMachines(ads, this.clock.now(), this.firstSeenIdle);
+    this.firstSeenIdle = grouped.firstSeenIdle;
+    if (grouped.unattributed > 0) {
+      this.log.warn(
+        `condor_status: ${grouped.unattributed} slot ads with no Name, Machine or instance id ignored`,
+      );
+    }
+    return grouped.machines;
+  }
+
+  async confirmIdle(workers: readonly WorkerRef[]): Promise<Set<string>> {
+    if (workers.length === 0) return new Set();
+    const ads = await this.startdAds(workerConstraint(workers));
+    // Only the state matters here; idle times were judged on the snapshot.
+    const { machines } = groupMachines(ads, this.clock.now(), new Map());
+    const still = new Set<string>();
+    for (const worker of workers) {
+      const mine = machines.filter(
+        (machine) =>
+          machine.instanceId === worker.instanceId ||
+          (machine.instanceId === undefined && machine.name === worker.startd),
+      );
+      // No ads left means nothing runs there any more.
+      if (mine.every((machine) => machine.activity === "idle")) still.add(worker.instanceId);
+    }
+    return still;
+  }
+
+  async withdraw(workers: readonly WorkerRef[]): Promise<void> {
+    if (workers.length === 0) return;
+    const requirements = workerConstraint(workers);
+    const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-invalidate-"));
+    try {
+      for (const [command, targetType] of [
+        ["INVALIDATE_STARTD_ADS", "Machine"],
+        ["INVALIDATE_MASTER_ADS", "DaemonMaster"],
+      ] as const) {
+        const file = join(dir, `${command}.ad`);
+        await writeFile(
+          file,
+          `MyType = "Query"\nTargetType = "${targetType}"\nRequirements = ${requirements}\n`,
+        );
+        await runTool("condor_advertise", [...this.poolArgs, command, file], this.tools);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Running the tools: no shell, a timeout that kills a hung tool, bounded retries, and errors that
+ * say which command failed and how (spawn, timeout, exit, output).
+ */
+import { chmod, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import test from "ava";
+import { commandLine, runTool } from "../../src/condor/exec.js";
+import { CondorError } from "../../src/model/errors.js";
+import { fakePool, fixture, removeScenarios, scenario } from "./fake-condor.js";
+
+test.after.always(removeScenarios);
+
+/** What a real condor_q prints on stderr when its schedd does not answer. */
+const SCHEDD_DOWN =
+  "-- Failed to fetch ads from: <10.0.0.2:9618?addrs=10.0.0.2-9618&noUDP&sock=schedd_1234_5678> : vm2\n" +
+  "SECMAN:2007:Failed to end classad message.\n";
+
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+test("a hanging tool is killed at the timeout, retried, then fails with failure timeout", async (t) => {
+  const fakes = await scenario({}, { mode: "hang" });
+  const { pool } = fakePool(fakes, { timeout: 1, retries: 1 });
+  const started = Date.now();
+  const error = await t.throwsAsync(pool.machines(), { instanceOf: CondorError });
+  const elapsed = Date.now() - started;
+  t.is(error?.failure, "timeout");
+  t.regex(error?.message ?? "", /^condor_status -startd -json .*: no answer within 1s$/);
+  // Each attempt lasts its full second: two attempts, never a third.
+  t.true(elapsed >= 1900 && elapsed < 5000, `${elapsed} ms for two attempts of 1 s`);
+  // An attempt killed before Node even started the fake leaves no line; those that ran are gone.
+  const pids = await fakes.pids();
+  t.true(pids.length >= 1 && pids.length <= 2, `${pids.length} attempts logged`);
+  t.true(pids.every(isGone), "every hung attempt was killed");
+});
+
+test("a non-zero exit fails with failure exit, the exit code and stderr in the message", async (t) => {
+  const fakes = await scenario({ condor_q: { err: SCHEDD_DOWN, exit: 1 } });
+  const { pool } = fakePool(fakes, { retries: 1 });
+  const error = await t.throwsAsync(pool.idleJobs([{ cloud: "alpha", constraint: "true" }]), {
+    instanceOf: CondorError,
+  });
+  t.is(error?.failure, "exit");
+  t.is(error?.stderr, SCHEDD_DOWN.trim());
+  t.is(
+    error?.message,
+    `condor_q -global -constraint 'JobStatus == 1 && ((true))' -json -attributes GlobalJobId,ClusterId,ProcId,JobStatus,QDate,EnteredCurrentStatus,RequestCpus,RequestMemory,RequestDisk,RequestGpus,Owner,AcctGroup: exit code 1 (stderr: ${SCHEDD_DOWN.trim()})`,
+  );
+  t.is((await fakes.calls()).length, 2, "retried once");
+});
+
+test("a missing binary fails with failure spawn at once, without retries", async (t) => {
+  const empty = await mkdtemp(join(tmpdir(), "condor-autoscaler-nobin-"));
+  const started = Date.now();
+  const error = await t.throwsAsync(
+    runTool("condor_q", ["-global"], {
+      binDir: empty,
+      timeoutSeconds: 1,
+      retries: 3,
+      retryDelaySeconds: 5,
+    }),
+    { instanceOf: CondorError },
+  );
+  t.is(error?.failure, "spawn");
+  t.is(
+    error?.message,
+    `condor_q -global: cannot run ${join(empty, "condor_q")}: not found (set condor.binDir, or PATH)`,
+  );
+  t.true(Date.now() - started < 2000, "no pause for a retry");
+});
+
+test("a tool that is not executable fails with failure spawn", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-noexec-"));
+  await writeFile(join(dir, "condor_status"), "#!/bin/sh\necho '[]'\n");
+  await chmod(join(dir, "condor_status"), 0o644);
+  const error = await t.throwsAsync(
+    runTool("condor_status", [], {
+      binDir: dir,
+      timeoutSeconds: 1,
+      retries: 2,
+      retryDelaySeconds: 0,
+    }),
+    { instanceOf: CondorError },
+  );
+  t.is(error?.failure, "spawn");
+  t.regex(error?.message ?? "", /^condor_status: cannot run \/.*\/condor_status: EACCES$/);
+});
+
+test("a retry succeeds when the first attempt fails and the second works", async (t) => {
+  const fakes = await scenario({
+    "condor_q.1": { err: SCHEDD_DOWN, exit: 1 },
+    condor_q: fixture("01_condor_q_idle_jobs.json"),
+  });
+  const { pool } = fakePool(fakes, { retries: 1 });
+  const jobs = await pool.idleJobs([{ cloud: "alpha", constraint: "true" }]);
+  t.is(jobs.length, 6);
+  t.is((await fakes.calls()).length, 2);
+});
+
+test("a retry succeeds after a first attempt that hung", async (t) => {
+  const fakes = await scenario({
+    "condor_status.1": { mode: "hang" },
+    condor_status: fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
+  });
+  // 2 s: the answering attempt must also start Node within the timeout on a busy machine.
+  const { pool } = fakePool(fakes, { timeout: 3, retries: 1 });
+  t.is((await pool.machines()).length, 2);
+  t.is((await fakes.pids()).length, 2);
+});
+
+test("retries are bounded: retries 2 is three attempts, then the last error", async (t) => {
+  const fakes = await scenario({ condor_status: { err: "boom\n", exit: 3 } });
+  const error = await t.throwsAsync(
+    runTool("condor_status", ["-startd"], {
+      binDir: fakes.binDir,
+      timeoutSeconds: 10,
+      retries: 2,
+      retryDelaySeconds: 0,
+    }),
+    { instanceOf: CondorError },
+  );
+  t.is(error?.message, "condor_status -startd: exit code 3 (stderr: boom)");
+  t.is((await fakes.calls()).length, 3);
+});
+
+test("attempts are spaced by retryDelaySeconds", async (t) => {
+  const fakes = await scenario({ condor_status: { exit: 1 } });
+  const started = Date.now();
+  await t.throwsAsync(
+    runTool("condor_status", [], {
+      binDir: fakes.binDir,
+      timeoutSeconds: 10,
+      retries: 2,
+      retryDelaySeconds: 0.2,
+    }),
+  );
+  t.true(Date.now() - started >= 400);
+});
+
+test("a flood on stderr is cut to its end in the error", async (t) => {
+  const flood = `${"x".repeat(5000)}\nthe actual reason\n`;
+  const fakes = await scenario({ condor_q: { err: flood, exit: 1 } });
+  const error = await t.throwsAsync(
+    runTool("condor_q", [], { binDir: fakes.binDir, timeoutSeconds: 10, retries: 0 }),
+    { instanceOf: CondorError },
+  );
+  t.true((error?.stderr.length ?? 0) <= 2000);
+  t.true(error?.stderr.endsWith("the actual reason"));
+});
+
+test("truncated condor_status output fails with failure output naming the command, after the retries", async (t) => {
+  const fakes = await scenario({
+    condor_status: fixture("05_condor_status_idle_autoscaler_truncated.json"),
+  });
+  const error = await t.throwsAsync(fakePool(fakes, { retries: 1 }).pool.machines(), {
+    instanceOf: CondorError,
+  });
+  t.is(error?.failure, "output");
+  t.true(error?.command.startsWith("condor_status -startd -json -attributes MyType,Name,"));
+  t.regex(error?.message ?? "", /: malformed or truncated JSON \(8192 bytes\)/);
+  t.is((await fakes.calls()).length, 2, "a broken answer is retried like a failed call");
+});
+
+test("a truncated answer followed by a whole one: the retry's answer is used", async (t) => {
+  const fakes = await scenario({
+    "condor_status.1": fixture("05_condor_status_idle_autoscaler_truncated.json"),
+    condor_status: fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
+  });
+  const machines = await fakePool(fakes, { retries: 1 }).pool.machines();
+  t.deepEqual(
+    machines.map((m) => [m.name, m.activity]),
+    [
+      ["worker1@vm", "idle"],
+      ["worker2@vm", "idle"],
+    ],
+  );
+});
+
+test("malformed condor_q output fails with failure output naming the command", async (t) => {
+  const fakes = await scenario({ condor_q: fixture("01_condor_q_idle_jobs_malformed.json") });
+  const error = await t.throwsAsync(
+    fakePool(fakes).pool.idleJobs([{ cloud: "alpha", constraint: "true" }]),
+    { instanceOf: CondorError },
+  );
+  t.is(error?.failure, "output");
+  t.regex(error?.message ?? "", /^condor_q -global -constraint .*: malformed or truncated JSON/);
+});
+
+test("the command in logs and errors is quoted as a person would type it", (t) => {
+  t.is(
+    commandLine("condor_q", ["-constraint", 'JobStatus == 1 && (Owner == "x")', "-json"]),
+    `condor_q -constraint 'JobStatus == 1 && (Owner == "x")' -json`,
+  );
+  t.is(
+    commandLine("condor_q", ["-constraint", "Owner == 'o'"]),
+    `condor_q -constraint 'Owner == '\\''o'\\'''`,
+  );
+  t.is(
+    commandLine("condor_status", ["-pool", "head.example.org:9618"]),
+    "condor_status -pool head.example.org:9618",
+  );
+});
+
+test.serial("without binDir the tools are found on PATH", async (t) => {
+  const fakes = await scenario({ condor_q: "[\n]\n" });
+  const path = process.env.PATH;
+  // Only prepends a directory of fakes; concurrent tests use absolute binDirs.
+  process.env.PATH = `${fakes.binDir}${delimiter}${path ?? ""}`;
+  try {
+    t.is(await runTool("condor_q", ["-version"], { timeoutSeconds: 10, retries: 0 }), "[\n]\n");
+  } finally {
+    process.env.PATH = path;
+  }
+  t.deepEqual(await fakes.calls(), [{ tool: "condor_q", argv: ["-version"] }]);
+});

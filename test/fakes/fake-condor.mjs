@@ -1,0 +1,96 @@
+/**
+ * What the fake HTCondor tools in this directory (condor_q, condor_status, condor_advertise) do.
+ * They print captured output chosen by the test; they evaluate nothing (no constraint, no
+ * projection): a test gives them what HTCondor would print for the arguments it expects, and
+ * asserts those arguments from the call log.
+ *
+ * Environment:
+ *   FAKE_CONDOR_DIR   directory of answers. A call's key is the tool's name, plus `@<schedd>` when
+ *                     `-name <schedd>` is given, plus `.af` for a condor_q `-af` call:
+ *                     `condor_q`, `condor_q@vm2`, `condor_q.af`, `condor_status`, `condor_advertise`.
+ *                     For the n-th call of a key (counted in `<key>.calls` in that directory) the
+ *                     files `<key>.<n>.out|err|exit|mode` are used when any of them exists, else
+ *                     `<key>.out|err|exit|mode`:
+ *                       .out   printed on stdout as is (absent: nothing, as HTCondor prints when no
+ *                              ad matches)
+ *                       .err   printed on stderr
+ *                       .exit  the exit code (absent: 0)
+ *                       .mode  `hang`: print nothing and never answer (until killed)
+ *   FAKE_CONDOR_MODE  `hang` or `fail` (exit 1 with a message on stderr) for every call, whatever
+ *                     the files say.
+ *   FAKE_CONDOR_LOG   file to which every call appends one JSON line {tool, argv, pid};
+ *                     condor_advertise adds `ad`, the content of its ad file (the caller deletes
+ *                     the file afterwards).
+ */
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** Long enough for any test's timeout to fire first; short enough not to linger if one does not. */
+const HANG_MS = 30_000;
+
+function keyOf(tool, argv) {
+  let key = tool;
+  const name = argv.indexOf("-name");
+  if (name >= 0 && argv[name + 1] !== undefined) key += `@${argv[name + 1]}`;
+  if (tool === "condor_q" && argv.includes("-af")) key += ".af";
+  return key;
+}
+
+function nextCall(dir, key) {
+  const counter = join(dir, `${key}.calls`);
+  const n = existsSync(counter) ? Number(readFileSync(counter, "utf8")) + 1 : 1;
+  writeFileSync(counter, String(n));
+  return n;
+}
+
+function answer(dir, key, n) {
+  const suffixes = ["out", "err", "exit", "mode"];
+  const numbered = suffixes.some((suffix) => existsSync(join(dir, `${key}.${n}.${suffix}`)));
+  const prefix = numbered ? `${key}.${n}` : key;
+  const read = (suffix) => {
+    const file = join(dir, `${prefix}.${suffix}`);
+    return existsSync(file) ? readFileSync(file, "utf8") : undefined;
+  };
+  return {
+    out: read("out") ?? "",
+    err: read("err") ?? "",
+    exit: Number((read("exit") ?? "0").trim()),
+    mode: (read("mode") ?? "").trim(),
+  };
+}
+
+export function main(tool) {
+  const argv = process.argv.slice(2);
+  const log = process.env.FAKE_CONDOR_LOG;
+  if (log !== undefined && log !== "") {
+    const entry = { tool, argv, pid: process.pid };
+    if (tool === "condor_advertise") {
+      const file = argv[argv.length - 1];
+      entry.ad = file !== undefined && existsSync(file) ? readFileSync(file, "utf8") : null;
+    }
+    appendFileSync(log, `${JSON.stringify(entry)}\n`);
+  }
+
+  const dir = process.env.FAKE_CONDOR_DIR;
+  if (dir === undefined || dir === "") {
+    process.stderr.write(`fake ${tool}: FAKE_CONDOR_DIR is not set\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const key = keyOf(tool, argv);
+  const call = answer(dir, key, nextCall(dir, key));
+  const mode = process.env.FAKE_CONDOR_MODE || call.mode;
+
+  if (mode === "hang") {
+    setTimeout(() => {}, HANG_MS);
+    return;
+  }
+  if (mode === "fail") {
+    process.stderr.write(call.err || `fake ${tool}: failing as told (FAKE_CONDOR_MODE=fail)\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(call.out);
+  process.stderr.write(call.err);
+  process.exitCode = call.exit;
+}

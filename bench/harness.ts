@@ -6,11 +6,12 @@
 import v8 from "node:v8";
 import vm from "node:vm";
 
-export type Unit = "ms" | "MB" | "MB/s" | "ops/s";
+/** `×`: a ratio of two measurements. */
+export type Unit = "ms" | "MB" | "MB/s" | "ops/s" | "×";
 
-/** The median passes when it is below (`<`) or above (`>`) `value`, in `unit`. */
+/** The median passes when it is below (`<`), at most (`≤`) or above (`>`) `value`, in `unit`. */
 export interface Target {
-  op: "<" | ">";
+  op: "<" | "≤" | ">";
   value: number;
   unit: Unit;
 }

@@ -7,11 +7,12 @@
  * to BENCHMARKS below.
  */
 import os from "node:os";
+import { condorParseBenchmarks } from "./condor-parse.bench.js";
 import type { Benchmark, Result, Target } from "./harness.js";
 import { planBenchmarks } from "./plan.bench.js";
 import { type Column, formatNumber, renderTable } from "./table.js";
 
-export const BENCHMARKS: readonly Benchmark[] = [...planBenchmarks];
+export const BENCHMARKS: readonly Benchmark[] = [...planBenchmarks, ...condorParseBenchmarks];
 
 const COLUMNS: readonly Column[] = [
   { header: "benchmark" },
@@ -32,7 +33,12 @@ function targetText(target: Target | undefined): string {
 function verdict(target: Target | undefined, result: Result): string {
   if (target === undefined) return "-";
   if (target.unit !== result.unit) return `UNIT? (${result.unit})`;
-  const met = target.op === "<" ? result.median < target.value : result.median > target.value;
+  const met =
+    target.op === "<"
+      ? result.median < target.value
+      : target.op === "≤"
+        ? result.median <= target.value
+        : result.median > target.value;
   return met ? "ok" : "MISSED";
 }
 

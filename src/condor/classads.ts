@@ -7,36 +7,50 @@ import { CondorError } from "../model/errors.js";
 
 export type ClassAd = Readonly<Record<string, unknown>>;
 
-/** Parses -json output. Several lists back to back (one per schedd with -global) are joined. */
-export function parseClassAds(stdout: string, command: string): ClassAd[] {
-  const text = stdout.trim();
-  if (text === "") return [];
+/** Where one list ends and the next begins, when several are printed back to back. */
+const LIST_BOUNDARY = "\n]\n[";
+
+function parseList(text: string, command: string): unknown[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    const joined = text.replace(/\n\]\s*\n\[\n/g, "\n,\n");
-    try {
-      if (joined === text) throw error;
-      parsed = JSON.parse(joined);
-    } catch {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new CondorError(
-        "output",
-        command,
-        `malformed or truncated JSON (${text.length} bytes): ${reason}`,
-      );
-    }
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CondorError(
+      "output",
+      command,
+      `malformed or truncated JSON (${text.length} bytes): ${reason}`,
+    );
   }
   if (!Array.isArray(parsed))
     throw new CondorError("output", command, "expected a JSON list of ClassAds");
-  for (let index = 0; index < parsed.length; index += 1) {
-    const ad: unknown = parsed[index];
+  return parsed;
+}
+
+/**
+ * Parses -json output. Several lists back to back (one per schedd with -global) are read one by
+ * one: cutting at the boundaries is cheaper than a failed parse of the whole text.
+ */
+export function parseClassAds(stdout: string, command: string): ClassAd[] {
+  const text = stdout.trim();
+  if (text === "") return [];
+  let ads = parseList(
+    text.indexOf(LIST_BOUNDARY) < 0 ? text : text.slice(0, text.indexOf(LIST_BOUNDARY) + 2),
+    command,
+  );
+  for (let at = text.indexOf(LIST_BOUNDARY); at >= 0; ) {
+    const next = text.indexOf(LIST_BOUNDARY, at + 1);
+    const list = text.slice(at + 3, next < 0 ? text.length : next + 2);
+    ads = ads.concat(parseList(list, command));
+    at = next;
+  }
+  for (let index = 0; index < ads.length; index += 1) {
+    const ad: unknown = ads[index];
     if (typeof ad !== "object" || ad === null || Array.isArray(ad)) {
       throw new CondorError("output", command, `element ${index} is not a ClassAd object`);
     }
   }
-  return parsed as ClassAd[];
+  return ads as ClassAd[];
 }
 
 export function numberAttr(ad: ClassAd, name: string): number | undefined {

@@ -7,7 +7,7 @@
  */
 
 import type { IdleJob } from "../model/snapshot.js";
-import { type ClassAd, numberAttr, parseClassAds, stringAttr } from "./classads.js";
+import { type ClassAd, parseClassAds, stringAttr } from "./classads.js";
 import { queryTool, runTool, type ToolOptions } from "./exec.js";
 import type { JobSelector } from "./pool.js";
 
@@ -21,7 +21,7 @@ export const JOB_ATTRIBUTES = [
   "RequestCpus",
   "RequestMemory",
   "RequestDisk",
-  "RequestGpus",
+  "RequestGPUs",
   "Owner",
   "AcctGroup",
 ] as const;
@@ -56,21 +56,28 @@ export function idleConstraint(selectors: readonly JobSelector[]): string {
 }
 
 /** The schedd-unique id: `GlobalJobId` without its submit time (`schedd#cluster.proc`). */
-function jobId(ad: ClassAd, cluster: number, proc: number): string {
-  const global = stringAttr(ad, "GlobalJobId");
-  const hash = global?.lastIndexOf("#") ?? -1;
-  return global !== undefined && hash > 0 ? global.slice(0, hash) : `${cluster}.${proc}`;
+function jobId(global: unknown, cluster: number, proc: number): string {
+  if (typeof global !== "string") return `${cluster}.${proc}`;
+  const hash = global.lastIndexOf("#");
+  return hash > 0 ? global.slice(0, hash) : global;
+}
+
+function finite(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
 /** An idle job from its ad, or undefined when an attribute the planner needs is unusable. */
 export function idleJobFromAd(ad: ClassAd, clouds: readonly string[]): IdleJob | undefined {
-  const cluster = numberAttr(ad, "ClusterId");
-  const proc = numberAttr(ad, "ProcId");
-  const idleSince = numberAttr(ad, "EnteredCurrentStatus") ?? numberAttr(ad, "QDate");
+  // Named reads, not a loop over names: this runs for every idle job of the pool.
+  const cluster = finite(ad.ClusterId);
+  const proc = finite(ad.ProcId);
+  const idleSince = finite(ad.EnteredCurrentStatus) ?? finite(ad.QDate);
   // HTCondor gives one core and no GPU when a job does not ask; memory it always sets.
-  const cpus = ad.RequestCpus === undefined ? 1 : numberAttr(ad, "RequestCpus");
-  const memoryMb = numberAttr(ad, "RequestMemory");
-  const gpus = ad.RequestGpus === undefined ? 0 : numberAttr(ad, "RequestGpus");
+  const cpus = ad.RequestCpus === undefined ? 1 : finite(ad.RequestCpus);
+  const memoryMb = finite(ad.RequestMemory);
+  // ClassAd names are case-insensitive and -json prints the ad's own spelling: HTCondor writes RequestGPUs.
+  const gpuRequest = ad.RequestGPUs ?? ad.RequestGpus;
+  const gpus = gpuRequest === undefined ? 0 : finite(gpuRequest);
   if (
     cluster === undefined ||
     proc === undefined ||
@@ -81,10 +88,11 @@ export function idleJobFromAd(ad: ClassAd, clouds: readonly string[]): IdleJob |
   ) {
     return undefined;
   }
-  const job: IdleJob = { id: jobId(ad, cluster, proc), idleSince, cpus, memoryMb, gpus, clouds };
-  const owner = stringAttr(ad, "Owner");
-  if (owner !== undefined) job.owner = owner;
-  return job;
+  const owner = typeof ad.Owner === "string" ? ad.Owner : undefined;
+  const id = jobId(ad.GlobalJobId, cluster, proc);
+  return owner === undefined
+    ? { id, idleSince, cpus, memoryMb, gpus, clouds }
+    : { id, idleSince, cpus, memoryMb, gpus, clouds, owner };
 }
 
 /** Parses `-af GlobalJobId <flag per cloud>` lines: global job id → the clouds selecting it. */

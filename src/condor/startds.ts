@@ -9,7 +9,7 @@
  * look idle for less time, never more.
  */
 import type { StartdMachine } from "../model/snapshot.js";
-import { booleanAttr, type ClassAd, numberAttr, stringAttr } from "./classads.js";
+import type { ClassAd } from "./classads.js";
 
 export const STARTD_ATTRIBUTES = [
   "MyType",
@@ -34,8 +34,9 @@ export const STARTD_ATTRIBUTES = [
 
 /** The startd's own name: a slot's Name without its `slotN@` / `slotN_M@` prefix. */
 export function startdName(slotName: string): string {
-  const match = /^slot\d+(?:_\d+)?@(.+)$/.exec(slotName);
-  return match?.[1] ?? slotName;
+  const at = slotName.indexOf("@");
+  if (at < 5 || !slotName.startsWith("slot")) return slotName;
+  return /^slot\d+(?:_\d+)?$/.test(slotName.slice(0, at)) ? slotName.slice(at + 1) : slotName;
 }
 
 /** The host of a sinful string such as `<10.0.0.5:9618?addrs=...>` or `<[2001:db8::5]:9618>`. */
@@ -44,40 +45,74 @@ export function sinfulHost(sinful: string): string | undefined {
   return match?.[1] ?? match?.[2];
 }
 
-interface SlotView {
-  /** Unclaimed/Idle with no dynamic children; undefined when the ad cannot tell. */
-  idle: boolean | undefined;
+function text(value: unknown): string | undefined {
+  return typeof value === "string" && !value.startsWith("/Expr(") ? value : undefined;
+}
+
+function finite(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+/** One machine while its slots are read. */
+interface Accumulator {
+  key: string;
+  machine: StartdMachine;
+  /** Every slot so far is readable, Unclaimed/Idle and has no dynamic slots. */
+  idle: boolean;
   partitionable: boolean;
-  /** Seconds idle on the worker's clock, when the slot's timestamps say. */
-  idleSeconds?: number;
+  /** Every idle slot so far carried both timestamps. */
+  clocked: boolean;
+  /** Shortest idle time of its slots on the worker's clock. */
+  idleSeconds: number;
 }
 
-function slotView(ad: ClassAd): SlotView {
-  const state = stringAttr(ad, "State");
-  const activity = stringAttr(ad, "Activity");
-  const partitionable = booleanAttr(ad, "PartitionableSlot") === true;
-  if (state === undefined || activity === undefined) return { idle: undefined, partitionable };
-  const dynamic = booleanAttr(ad, "DynamicSlot") === true;
-  const children = numberAttr(ad, "NumDynamicSlots");
+function newMachine(
+  ad: ClassAd,
+  key: string,
+  name: string | undefined,
+  instanceId: string | undefined,
+): Accumulator {
+  const host = text(ad.Machine);
+  const machine: StartdMachine = {
+    name: name ?? host ?? key,
+    machine: host ?? name ?? key,
+    activity: "busy",
+  };
+  const sinful = text(ad.StartdIpAddr);
+  const address = sinful === undefined ? undefined : sinfulHost(sinful);
+  if (address !== undefined) machine.address = address;
+  if (instanceId !== undefined) machine.instanceId = instanceId;
+  const cloud = text(ad.AutoscalerCloud);
+  if (cloud !== undefined) machine.cloud = cloud;
+  const pool = text(ad.AutoscalerPool);
+  if (pool !== undefined) machine.pool = pool;
+  return {
+    key,
+    machine,
+    idle: true,
+    partitionable: false,
+    clocked: true,
+    idleSeconds: Number.POSITIVE_INFINITY,
+  };
+}
+
+/** Folds one slot into its machine; anything unreadable makes the machine busy. */
+function addSlot(into: Accumulator, ad: ClassAd): void {
+  const partitionable = ad.PartitionableSlot === true;
+  if (partitionable) into.partitionable = true;
+  if (!into.idle) return;
+  const state = text(ad.State);
+  const activity = text(ad.Activity);
   // Only the partitionable slot's own count says whether it has dynamic slots left.
-  if (partitionable && children === undefined) return { idle: undefined, partitionable };
-  const idle = state === "Unclaimed" && activity === "Idle" && !dynamic && (children ?? 0) === 0;
-  const view: SlotView = { idle, partitionable };
-  const clock = numberAttr(ad, "MyCurrentTime");
-  const since = numberAttr(ad, "EnteredCurrentActivity");
-  if (idle && clock !== undefined && since !== undefined)
-    view.idleSeconds = Math.max(0, clock - since);
-  return view;
-}
-
-/** Which machine a slot belongs to: the instance it says it is, else its startd's name. */
-function machineKey(ad: ClassAd): string | undefined {
-  const instance = stringAttr(ad, "AutoscalerInstanceId");
-  if (instance !== undefined) return `id:${instance}`;
-  const name = stringAttr(ad, "Name");
-  if (name !== undefined) return `name:${startdName(name)}`;
-  const machine = stringAttr(ad, "Machine");
-  return machine === undefined ? undefined : `name:${machine}`;
+  const children = partitionable ? finite(ad.NumDynamicSlots) : 0;
+  if (state !== "Unclaimed" || activity !== "Idle" || ad.DynamicSlot === true || children !== 0) {
+    into.idle = false;
+    return;
+  }
+  const clock = finite(ad.MyCurrentTime);
+  const since = finite(ad.EnteredCurrentActivity);
+  if (clock === undefined || since === undefined) into.clocked = false;
+  else into.idleSeconds = Math.min(into.idleSeconds, Math.max(0, clock - since));
 }
 
 export interface GroupedMachines {
@@ -89,64 +124,62 @@ export interface GroupedMachines {
 }
 
 /**
- * Groups slot ads into machines. `now` is the head node's time, used only for the first-seen-idle
- * fallback; `firstSeenIdle` is what the previous call returned.
+ * Groups slot ads into machines, in one pass: by the instance id a machine advertises, else by
+ * its startd's name. `now` is the head node's time, used only for the first-seen-idle fallback;
+ * `firstSeenIdle` is what the previous call returned.
  */
 export function groupMachines(
   ads: readonly ClassAd[],
   now: number,
   firstSeenIdle: ReadonlyMap<string, number>,
 ): GroupedMachines {
-  const groups = new Map<string, ClassAd[]>();
+  const byInstance = new Map<string, Accumulator>();
+  const byName = new Map<string, Accumulator>();
   let unattributed = 0;
   for (const ad of ads) {
     // A startd's own daemon ad is not a slot.
-    if (stringAttr(ad, "MyType") === "StartD") continue;
-    const key = machineKey(ad);
-    if (key === undefined) {
+    if (ad.MyType === "StartD") continue;
+    const instanceId = text(ad.AutoscalerInstanceId);
+    const slotName = text(ad.Name);
+    if (instanceId !== undefined) {
+      let machine = byInstance.get(instanceId);
+      if (machine === undefined) {
+        machine = newMachine(
+          ad,
+          `id:${instanceId}`,
+          slotName === undefined ? undefined : startdName(slotName),
+          instanceId,
+        );
+        byInstance.set(instanceId, machine);
+      }
+      addSlot(machine, ad);
+      continue;
+    }
+    const name = slotName === undefined ? text(ad.Machine) : startdName(slotName);
+    if (name === undefined) {
       unattributed += 1;
       continue;
     }
-    const group = groups.get(key);
-    if (group === undefined) groups.set(key, [ad]);
-    else group.push(ad);
+    let machine = byName.get(name);
+    if (machine === undefined) {
+      machine = newMachine(ad, `name:${name}`, name, undefined);
+      byName.set(name, machine);
+    }
+    addSlot(machine, ad);
   }
 
   const machines: StartdMachine[] = [];
   const seen = new Map<string, number>();
-  for (const [key, slots] of groups) {
-    const first = slots[0] ?? {};
-    const name = stringAttr(first, "Name");
-    const host = stringAttr(first, "Machine");
-    const machine: StartdMachine = {
-      name: name === undefined ? (host ?? key) : startdName(name),
-      machine: host ?? (name === undefined ? key : startdName(name)),
-      activity: "busy",
-    };
-    const sinful = stringAttr(first, "StartdIpAddr");
-    const address = sinful === undefined ? undefined : sinfulHost(sinful);
-    if (address !== undefined) machine.address = address;
-    const instanceId = stringAttr(first, "AutoscalerInstanceId");
-    if (instanceId !== undefined) machine.instanceId = instanceId;
-    const cloud = stringAttr(first, "AutoscalerCloud");
-    if (cloud !== undefined) machine.cloud = cloud;
-    const pool = stringAttr(first, "AutoscalerPool");
-    if (pool !== undefined) machine.pool = pool;
-
-    const views = slots.map(slotView);
-    if (views.every((view) => view.idle === true)) {
-      machine.activity = "idle";
-      const since = firstSeenIdle.get(key) ?? now;
-      seen.set(key, since);
-      const clocked = views.map((view) => view.idleSeconds);
-      const partitionable = views.some((view) => view.partitionable);
-      if (!partitionable && clocked.every((seconds) => seconds !== undefined)) {
-        machine.idleSeconds = Math.min(...(clocked as number[]));
-      } else {
-        machine.idleSeconds = Math.max(0, now - since);
+  for (const group of [byInstance, byName]) {
+    for (const { key, machine, idle, partitionable, clocked, idleSeconds } of group.values()) {
+      if (idle) {
+        machine.activity = "idle";
+        const since = firstSeenIdle.get(key) ?? now;
+        seen.set(key, since);
+        machine.idleSeconds = partitionable || !clocked ? Math.max(0, now - since) : idleSeconds;
       }
+      machines.push(machine);
     }
-    machines.push(machine);
   }
   return { machines, firstSeenIdle: seen, unattributed };
 }

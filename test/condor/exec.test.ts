@@ -52,7 +52,7 @@ test("a non-zero exit fails with failure exit, the exit code and stderr in the m
   t.is(error?.stderr, SCHEDD_DOWN.trim());
   t.is(
     error?.message,
-    `condor_q -global -constraint 'JobStatus == 1 && ((true))' -json -attributes GlobalJobId,ClusterId,ProcId,JobStatus,QDate,EnteredCurrentStatus,RequestCpus,RequestMemory,RequestDisk,RequestGpus,Owner,AcctGroup: exit code 1 (stderr: ${SCHEDD_DOWN.trim()})`,
+    `condor_q -global -constraint 'JobStatus == 1 && ((true))' -json -attributes GlobalJobId,ClusterId,ProcId,JobStatus,QDate,EnteredCurrentStatus,RequestCpus,RequestMemory,RequestDisk,RequestGPUs,Owner,AcctGroup: exit code 1 (stderr: ${SCHEDD_DOWN.trim()})`,
   );
   t.is((await fakes.calls()).length, 2, "retried once");
 });

@@ -5,7 +5,7 @@
  * jobs, see test/fixtures/htcondor/PROVENANCE.md), and the constraint itself is asserted.
  */
 import test from "ava";
-import { JOB_ATTRIBUTES } from "../../src/condor/queue.js";
+import { idleJobFromAd, JOB_ATTRIBUTES } from "../../src/condor/queue.js";
 import { CondorError } from "../../src/model/errors.js";
 import type { IdleJob } from "../../src/model/snapshot.js";
 import {
@@ -301,4 +301,18 @@ test("no clouds: condor_q is not called", async (t) => {
   const fakes = await scenario();
   t.deepEqual(await fakePool(fakes).pool.idleJobs([]), []);
   t.deepEqual(await fakes.calls(), []);
+});
+
+test("GPU requests are read as HTCondor spells them (RequestGPUs), and in any other casing it prints", (t) => {
+  const ad = {
+    ClusterId: 7,
+    ProcId: 0,
+    EnteredCurrentStatus: 100,
+    RequestCpus: 4,
+    RequestMemory: 8000,
+  };
+  t.is(idleJobFromAd({ ...ad, RequestGPUs: 2 }, ["gpu"])?.gpus, 2);
+  t.is(idleJobFromAd({ ...ad, RequestGpus: 1 }, ["gpu"])?.gpus, 1);
+  t.is(idleJobFromAd(ad, ["gpu"])?.gpus, 0);
+  t.is(idleJobFromAd({ ...ad, RequestGPUs: "/Expr(2)/" }, ["gpu"]), undefined);
 });

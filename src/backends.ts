@@ -7,8 +7,11 @@ import { HTCondorPool } from "./condor/htcondor.js";
 import type { CondorPool } from "./condor/pool.js";
 import type { AutoscalerConfig } from "./config/schema.js";
 import { type Clock, wallClock } from "./model/clock.js";
+import type { ProviderContext } from "./providers/context.js";
+import { Ec2Provider } from "./providers/ec2/ec2.js";
 import type { Provider } from "./providers/provider.js";
 import { SimulatedCloud } from "./providers/simulated.js";
+import { userDataRenderer } from "./providers/user-data.js";
 import { seededRandom } from "./random.js";
 import { AcceleratedClock } from "./sim/clock.js";
 import { type PoolEvent, SimulatedPool } from "./sim/pool.js";
@@ -49,18 +52,37 @@ export function createBackends(
       ? new AcceleratedClock(condor.clockSpeed)
       : wallClock);
   const random = seededRandom(condor.kind === "simulated" ? condor.seed : Date.now() & 0xffffffff);
-  const clouds = config.clouds.map(
-    (cloud) =>
-      new SimulatedCloud({
+  const simulated: SimulatedCloud[] = [];
+  const providers = new Map<string, Provider>();
+  for (const cloud of config.clouds) {
+    const settings = cloud.provider;
+    if (settings.kind === "simulated") {
+      const provider = new SimulatedCloud({
         pool: config.global.pool,
         cloud: cloud.name,
         shape: cloud.worker,
-        settings: cloud.provider,
+        settings,
         clock,
         random,
-      }),
-  );
-  const providers = new Map<string, Provider>(clouds.map((cloud) => [cloud.cloud, cloud]));
+      });
+      simulated.push(provider);
+      providers.set(cloud.name, provider);
+      continue;
+    }
+    const context: ProviderContext = {
+      pool: config.global.pool,
+      cloud: cloud.name,
+      shape: cloud.worker,
+      clock,
+      log: log.child({ cloud: cloud.name }),
+      userData: userDataRenderer(config, cloud),
+    };
+    switch (settings.kind) {
+      case "ec2":
+        providers.set(cloud.name, new Ec2Provider(settings, context));
+        break;
+    }
+  }
 
   switch (condor.kind) {
     case "htcondor":
@@ -80,7 +102,7 @@ export function createBackends(
         pool: config.global.pool,
         clock,
         jobs: scenario(condor.scenario, random),
-        fleets: clouds,
+        fleets: simulated,
         negotiationInterval: condor.negotiationInterval,
         onEvent: (event) =>
           simLog.info({ event, at: new Date(event.at * 1000).toISOString() }, describeEvent(event)),

@@ -4,8 +4,9 @@ import { formatDuration } from "../config/duration.js";
 import { poolPolicy } from "../config/policies.js";
 import { createLog } from "../daemon/log.js";
 import { emptyMemory } from "../model/memory.js";
-import type { Plan } from "../model/plan.js";
+import type { Action, Plan } from "../model/plan.js";
 import { plan } from "../policy/plan.js";
+import { describeCalls } from "../tick/act.js";
 import { observe } from "../tick/observe.js";
 import { loadOrExit } from "./load.js";
 
@@ -22,7 +23,9 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
-export function formatPlan(decided: Plan): string {
+export function formatPlan(
+  decided: Omit<Plan, "actions"> & { actions: Array<Action & { calls?: string[] }> },
+): string {
   const demand = table([
     ["CLOUD", "IDLE JOBS", "CPUS", "MEMORY MB"],
     ...Object.entries(decided.demand).map(([cloud, d]) => [
@@ -49,10 +52,12 @@ export function formatPlan(decided: Plan): string {
     decided.actions.length === 0
       ? "(none)"
       : decided.actions
-          .map((a) =>
-            a.kind === "launch"
-              ? `launch ${a.count} on ${a.cloud}: ${a.reason}`
-              : `terminate ${a.instanceIds.join(", ")} on ${a.cloud}: ${a.reason}`,
+          .map(
+            (a) =>
+              (a.kind === "launch"
+                ? `launch ${a.count} on ${a.cloud}: ${a.reason}`
+                : `terminate ${a.instanceIds.join(", ")} on ${a.cloud}: ${a.reason}`) +
+              (a.calls ?? []).map((call) => `\n  would call ${call}`).join(""),
           )
           .join("\n");
   const notes = decided.notes.length === 0 ? "" : `\n\nNOTES\n${decided.notes.join("\n")}`;
@@ -71,13 +76,18 @@ export async function planCommand(dir: string, json: boolean): Promise<number> {
   const now = backends.clock.now();
   const snapshot = await observe(backends, policy, now, log);
   const decided = plan(snapshot, policy, emptyMemory(), now);
+  // The calls each action would make, described by its provider; none is made.
+  const actions = decided.actions.map((action) => ({
+    ...action,
+    calls: describeCalls(action, backends.providers.get(action.cloud)),
+  }));
   if (json) {
-    const { demand, workers, actions, unfit, notes } = decided;
+    const { demand, workers, unfit, notes } = decided;
     process.stdout.write(
       `${JSON.stringify({ demand, workers, actions, unfit, notes }, null, 2)}\n`,
     );
   } else {
-    process.stdout.write(formatPlan(decided));
+    process.stdout.write(formatPlan({ ...decided, actions }));
   }
   return 0;
 }

@@ -53,6 +53,33 @@ export const DEFAULT_BACKOFF_MAX = 1800;
 /** First backoff after a transient fault (5xx, network): short, it usually clears quickly. */
 export const DEFAULT_BACKOFF_TRANSIENT = 15;
 
+// ---- EC2 ----
+
+/** One EC2 API call taking longer counts as a transient failure. */
+export const DEFAULT_EC2_REQUEST_TIMEOUT = 30;
+/**
+ * Launches with the same parameters inside this window share a ClientToken, so a request repeated
+ * after a crash and restart (when DescribeInstances may not show the first yet) launches nothing twice.
+ */
+export const EC2_IDEMPOTENCY_WINDOW = 600;
+/** TerminateInstances takes at most this many ids per call. */
+export const EC2_TERMINATE_BATCH = 1000;
+
+// ---- OpenStack ----
+
+/** Compute API microversion: 2.79 has networks "none"/"auto", tags and the limits we read. */
+export const DEFAULT_NOVA_MICROVERSION = "2.79";
+/** Servers created at once by one launch. */
+export const DEFAULT_OPENSTACK_CONCURRENCY = 4;
+/** One OpenStack API call taking longer counts as a transient failure. */
+export const DEFAULT_OPENSTACK_REQUEST_TIMEOUT = 30;
+/** A Keystone token is renewed this long before it expires. */
+export const KEYSTONE_TOKEN_MARGIN = 300;
+/** /limits is asked at most this often: quota moves slowly, and every tick would be wasteful. */
+export const OPENSTACK_LIMITS_CACHE = 60;
+/** Flavor and image lookups (name → id) are kept this long. */
+export const OPENSTACK_LOOKUP_CACHE = 600;
+
 // ---- Simulated backends (demo, tests, dry runs) ----
 
 /** Median boot time of a simulated worker, from create call to running instance. */

@@ -24,6 +24,8 @@ export interface CloudMemory {
    * Starts at 1 (a probe) and doubles with each full success; absent when not in slow start.
    */
   batchLimit?: number;
+  /** Instances whose fault (spot reclaimed, no valid host) was already counted as a signal. */
+  faultsSeen?: string[];
   /** Set by `auth` or `config` errors; cleared only by a config reload. */
   disabled?: { kind: ErrorKind; message: string; since: number };
 }

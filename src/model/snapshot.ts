@@ -32,7 +32,15 @@ export interface Instance {
   hostname?: string;
   image?: string;
   /** Why the cloud put it in an error state, where it says. */
-  fault?: { message: string; kind?: ErrorKind };
+  fault?: InstanceFault;
+}
+
+/** Why a cloud failed or removed an instance; `kind` when it is a signal for the policy. */
+export interface InstanceFault {
+  message: string;
+  kind?: ErrorKind;
+  /** The instance type/zone it concerns, as in ProviderError.scope. */
+  scope?: string;
 }
 
 /** One machine as HTCondor's collector sees it: all its slots summed up. */
@@ -69,7 +77,7 @@ export interface Worker {
   idleSeconds?: Seconds;
   address?: string;
   image?: string;
-  fault?: { message: string; kind?: ErrorKind };
+  fault?: InstanceFault;
   /** The startd it was joined with, to find its ads again (re-check before kill, withdrawal). */
   startd?: string;
 }

@@ -12,6 +12,7 @@ import { formatDuration } from "../config/duration.js";
 import type { ErrorKind } from "../model/errors.js";
 import type { Backoff, CloudMemory, Memory } from "../model/memory.js";
 import type { BackoffPolicy, CloudPolicy } from "../model/policy.js";
+import type { Worker } from "../model/snapshot.js";
 
 /** What a launch or terminate call came to, as memory needs it. */
 export interface CallOutcome {
@@ -21,12 +22,16 @@ export interface CallOutcome {
   succeeded: number;
   /** For terminate: the ids now gone. */
   instanceIds?: string[];
-  error?: {
-    kind: ErrorKind;
-    message: string;
-    retryAfterSeconds?: number;
-    scope?: string;
-  };
+  error?: OutcomeError;
+  /** Scopes that said no while others were tried: each backs off on its own. */
+  scopeErrors?: OutcomeError[];
+}
+
+export interface OutcomeError {
+  kind: ErrorKind;
+  message: string;
+  retryAfterSeconds?: number;
+  scope?: string;
 }
 
 export function cloudMemory(memory: Memory, cloud: string): CloudMemory {
@@ -69,7 +74,7 @@ export function backoffDelay(base: number, cap: number, failures: number, random
 
 function nextBackoff(
   previous: Backoff | undefined,
-  error: NonNullable<CallOutcome["error"]>,
+  error: OutcomeError,
   policy: BackoffPolicy,
   now: number,
   random: number,
@@ -107,6 +112,16 @@ export function rememberOutcome(
 ): Memory {
   const state = cloudMemory(memory, outcome.cloud);
   const next: CloudMemory = { ...state, scoped: { ...state.scoped } };
+  for (const scoped of outcome.scopeErrors ?? []) {
+    if (scoped.scope === undefined) continue;
+    next.scoped[scoped.scope] = nextBackoff(
+      next.scoped[scoped.scope],
+      scoped,
+      policy.backoff,
+      now,
+      random(),
+    );
+  }
   const error = outcome.error;
 
   if (error === undefined) {
@@ -153,6 +168,54 @@ export function rememberOutcome(
       break;
   }
   return { ...memory, clouds: { ...memory.clouds, [outcome.cloud]: next } };
+}
+
+/**
+ * Memory after what the clouds reported of our instances: an instance the cloud took back (a spot
+ * instance reclaimed, a server failed for lack of room) is a quota/capacity answer for its scope,
+ * counted once per instance.
+ */
+export function rememberFaults(
+  memory: Memory,
+  workers: readonly Worker[],
+  policies: readonly CloudPolicy[],
+  now: number,
+  random: () => number,
+): Memory {
+  let next = memory;
+  for (const policy of policies) {
+    const mine = workers.filter((w) => w.cloud === policy.name);
+    const seen = new Set(cloudMemory(next, policy.name).faultsSeen ?? []);
+    const stillListed = new Set(mine.map((w) => w.instanceId));
+    for (const worker of mine) {
+      const fault = worker.fault;
+      if (fault?.kind === undefined || seen.has(worker.instanceId)) continue;
+      seen.add(worker.instanceId);
+      next = rememberOutcome(
+        next,
+        {
+          cloud: policy.name,
+          operation: "launch",
+          requested: 0,
+          succeeded: 0,
+          error: {
+            kind: fault.kind,
+            message: `${worker.instanceId}: ${fault.message}`,
+            ...(fault.scope === undefined ? {} : { scope: fault.scope }),
+          },
+        },
+        policy,
+        now,
+        random,
+      );
+    }
+    const faultsSeen = [...seen].filter((id) => stillListed.has(id));
+    const state = cloudMemory(next, policy.name);
+    if (faultsSeen.length > 0 || state.faultsSeen !== undefined) {
+      next = { ...next, clouds: { ...next.clouds, [policy.name]: { ...state, faultsSeen } } };
+    }
+  }
+  return next;
 }
 
 /**

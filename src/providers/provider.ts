@@ -13,6 +13,11 @@ export interface LaunchResult {
   instances: Instance[];
   /** Why fewer than asked were created, classified. */
   error?: ProviderError;
+  /**
+   * Scopes (instance type, zone) that said no while others were tried, each to back off on its
+   * own even when the launch as a whole succeeded.
+   */
+  scopeErrors?: ProviderError[];
 }
 
 export interface TerminateResult {
@@ -30,4 +35,8 @@ export interface Provider {
   terminate(instanceIds: readonly string[]): Promise<TerminateResult>;
   /** How much more the quota allows right now, when the cloud can tell. */
   headroom?(): Promise<Headroom>;
+  /** The API calls a launch would make, for dry runs and `plan`; makes none. */
+  describeLaunch?(request: LaunchRequest): string[];
+  /** The API calls a terminate would make; makes none. */
+  describeTerminate?(instanceIds: readonly string[]): string[];
 }

@@ -5,7 +5,7 @@
 import type Logger from "bunyan";
 import { asProviderError } from "../model/errors.js";
 import type { Action, LaunchAction, TerminateAction } from "../model/plan.js";
-import type { CallOutcome } from "../policy/backoff.js";
+import type { CallOutcome, OutcomeError } from "../policy/backoff.js";
 import type { Provider } from "../providers/provider.js";
 
 export interface ActOptions {
@@ -13,7 +13,7 @@ export interface ActOptions {
   concurrency: number;
 }
 
-function errorOf(error: unknown): CallOutcome["error"] {
+function errorOf(error: unknown): OutcomeError {
   const classified = asProviderError(error);
   return {
     kind: classified.kind,
@@ -36,6 +36,13 @@ async function launch(action: LaunchAction, provider: Provider, log: Logger): Pr
     const result = await provider.launch({ count: action.count, avoid: action.avoid ?? [] });
     outcome.succeeded = result.instances.length;
     if (result.error !== undefined) outcome.error = errorOf(result.error);
+    for (const scoped of result.scopeErrors ?? []) {
+      log.info(
+        { cloud: action.cloud, kind: scoped.kind, scope: scoped.scope },
+        `${action.cloud}: ${scoped.scope ?? "a scope"} answered ${scoped.kind}: ${scoped.message}`,
+      );
+      outcome.scopeErrors = [...(outcome.scopeErrors ?? []), errorOf(scoped)];
+    }
     const ids = result.instances.map((instance) => instance.id);
     if (ids.length > 0) {
       log.info(
@@ -90,6 +97,15 @@ async function terminate(
   return outcome;
 }
 
+/** The API calls an action would make, as the provider describes them (none made). */
+export function describeCalls(action: Action, provider: Provider | undefined): string[] {
+  if (provider === undefined) return [];
+  if (action.kind === "launch") {
+    return provider.describeLaunch?.({ count: action.count, avoid: action.avoid ?? [] }) ?? [];
+  }
+  return provider.describeTerminate?.(action.instanceIds) ?? [];
+}
+
 /** Runs tasks with at most `limit` in flight. */
 async function bounded<T>(tasks: ReadonlyArray<() => Promise<T>>, limit: number): Promise<T[]> {
   const results: T[] = new Array(tasks.length);
@@ -116,7 +132,10 @@ export async function act(
       action.kind === "launch"
         ? `${verb}launch ${action.count} on ${action.cloud}`
         : `${verb}terminate ${action.instanceIds.join(", ")} on ${action.cloud}`;
-    log.info({ action, dryRun: options.dryRun }, `${what}: ${action.reason}`);
+    const calls = describeCalls(action, providers.get(action.cloud));
+    log.info({ action, dryRun: options.dryRun, calls }, `${what}: ${action.reason}`);
+    if (options.dryRun)
+      for (const call of calls) log.info({ cloud: action.cloud, call }, `  would call ${call}`);
   }
   if (options.dryRun) return [];
 

@@ -6,7 +6,7 @@ import type { Memory } from "../model/memory.js";
 import type { Plan } from "../model/plan.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
-import { type CallOutcome, rememberOutcome } from "../policy/backoff.js";
+import { type CallOutcome, rememberFaults, rememberOutcome } from "../policy/backoff.js";
 import { plan } from "../policy/plan.js";
 import type { Random } from "../random.js";
 import { act } from "./act.js";
@@ -49,7 +49,9 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   const snapshot = await observe(input, policy, now, log);
   for (const gap of snapshot.gaps)
     log.warn({ gap }, `observation gap in ${gap.cloud ?? gap.source}: ${gap.message}`);
-  const decided = plan(snapshot, policy, input.memory, now);
+  // What the clouds took back (spot reclaimed, no valid host) counts before this tick's plan.
+  const observed = rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random);
+  const decided = plan(snapshot, policy, observed, now);
   for (const note of decided.notes) log.info({ note }, note);
   const actions = input.dryRun
     ? decided.actions
@@ -57,7 +59,7 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   const outcomes = await act(actions, input.providers, input, log);
   if (!input.dryRun) await withdrawTerminated(outcomes, snapshot, input.condor, log);
 
-  let memory = input.memory;
+  let memory = observed;
   for (const outcome of outcomes) {
     const cloud = policy.clouds.find((c) => c.name === outcome.cloud);
     if (cloud !== undefined) memory = rememberOutcome(memory, outcome, cloud, now, input.random);

@@ -27,7 +27,9 @@ function parseCloud(file: CloudFile) {
 export function simulatedSettings(
   provider: Record<string, unknown> = {},
 ): SimulatedProviderSettings {
-  return parseCloud({ provider }).provider;
+  const settings = parseCloud({ provider }).provider;
+  if (settings.kind !== "simulated") throw new Error("not a simulated provider");
+  return settings;
 }
 
 /** The planner's policy of a cloud file named `name`. */

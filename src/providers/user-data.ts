@@ -1,0 +1,41 @@
+/**
+ * Renders a cloud's user-data template at launch time. The token is read from its file for every
+ * launch (so a rotated token is picked up) and never logged.
+ */
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import type { AutoscalerConfig, CloudConfig } from "../config/schema.js";
+import { renderUserData } from "../config/user-data.js";
+
+/** CONDOR_HOST for workers: configured, else the collector's host, else this head node's name. */
+export function headNodeOf(config: AutoscalerConfig): string {
+  const condor = config.global.condor;
+  if (condor.kind === "htcondor") {
+    if (condor.headNode !== undefined) return condor.headNode;
+    if (condor.collector !== undefined) return condor.collector.replace(/:\d+$/, "");
+  }
+  return hostname();
+}
+
+export function userDataRenderer(
+  config: AutoscalerConfig,
+  cloud: CloudConfig,
+): (workerName: string) => Promise<string | undefined> {
+  const template = cloud.userDataPath;
+  if (template === undefined) return async () => undefined;
+  const condor = config.global.condor;
+  const tokenFile = condor.kind === "htcondor" ? condor.tokenFile : undefined;
+  return async (workerName) => {
+    const [text, token] = await Promise.all([
+      readFile(template, "utf8"),
+      tokenFile === undefined ? Promise.resolve("") : readFile(tokenFile, "utf8"),
+    ]);
+    return renderUserData(text, {
+      headNode: headNodeOf(config),
+      pool: config.global.pool,
+      cloud: cloud.name,
+      token: token.trim(),
+      workerName,
+    });
+  };
+}

@@ -9,6 +9,7 @@ import type { AutoscalerConfig } from "./config/schema.js";
 import { type Clock, wallClock } from "./model/clock.js";
 import type { ProviderContext } from "./providers/context.js";
 import { Ec2Provider } from "./providers/ec2/ec2.js";
+import { OpenStackProvider } from "./providers/openstack/nova.js";
 import type { Provider } from "./providers/provider.js";
 import { SimulatedCloud } from "./providers/simulated.js";
 import { userDataRenderer } from "./providers/user-data.js";
@@ -80,6 +81,9 @@ export function createBackends(
     switch (settings.kind) {
       case "ec2":
         providers.set(cloud.name, new Ec2Provider(settings, context));
+        break;
+      case "openstack":
+        providers.set(cloud.name, new OpenStackProvider(settings, context));
         break;
     }
   }

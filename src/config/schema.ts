@@ -6,6 +6,7 @@ import { z } from "zod";
 import { ERROR_KINDS } from "../model/errors.js";
 import * as d from "./defaults.js";
 import { duration } from "./duration.js";
+import { openstackProviderSchema } from "./openstack-schema.js";
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,30}$/;
 
@@ -182,7 +183,11 @@ const ec2Provider = z
 
 export const cloudSchema = z
   .strictObject({
-    provider: z.discriminatedUnion("kind", [simulatedProvider, ec2Provider]),
+    provider: z.discriminatedUnion("kind", [
+      simulatedProvider,
+      ec2Provider,
+      openstackProviderSchema,
+    ]),
     priority: z.number().int().default(d.DEFAULT_PRIORITY).meta({
       description: "Lower is filled first; equal priorities share demand by `share`",
     }),

@@ -75,6 +75,12 @@ const STATUS_BY_NOVA: Readonly<Record<string, InstanceStatus>> = {
 
 /** Scheduler answers meaning "no hypervisor has room": NoValidHost and its MaxRetriesExceeded. */
 const NO_ROOM = /no valid host|exceeded maximum number of retries/i;
+/**
+ * Nova counts only servers already in a cell when it checks the quota at POST time, so a burst of
+ * creates can all be accepted (202); the conductor then re-checks and puts the servers over the
+ * quota in ERROR with "Quota exceeded for instances: …" as their fault.
+ */
+const OVER_QUOTA = /quota exceeded/i;
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 // ---- Answer shapes (only what is read; the rest is ignored) ----
@@ -636,9 +642,9 @@ export class OpenStackProvider implements Provider {
   private faultOf(server: Server, status: InstanceStatus): InstanceFault | undefined {
     const fault = server.fault;
     if (fault !== undefined && fault !== null && fault.message !== "") {
-      return NO_ROOM.test(fault.message)
-        ? { message: fault.message, kind: "capacity" }
-        : { message: fault.message };
+      if (NO_ROOM.test(fault.message)) return { message: fault.message, kind: "capacity" };
+      if (OVER_QUOTA.test(fault.message)) return { message: fault.message, kind: "quota" };
+      return { message: fault.message };
     }
     if (status === "failed") return { message: `Nova status ${server.status}` };
     return undefined;

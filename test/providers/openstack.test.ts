@@ -714,13 +714,36 @@ test.serial("terminate: a failure is reported with the ids that did go", async (
     .delete(`${NOVA_PATH}/servers/a1`)
     .reply(204)
     .delete(`${NOVA_PATH}/servers/a2`)
-    .reply(503, "<html><body><h1>503 Service Unavailable</h1></body></html>");
+    .reply(503, "<html><body><h1>503 Service Unavailable</h1></body></html>")
+    .get(`${NOVA_PATH}/servers/a2`)
+    .reply(200, { server: { id: "a2", status: "ACTIVE", "OS-EXT-STS:task_state": null } });
   const result = await provider.terminate(["a1", "a2", "a3"]);
   t.deepEqual(result.terminated, ["a1"]);
   t.is(result.error?.kind, "transient");
   t.regex(result.error?.message ?? "", /HTTP 503: 503 Service Unavailable/);
   allDone(t);
 });
+
+test.serial(
+  "terminate: a 500 after which the server is gone counts as done (the delete went through)",
+  async (t) => {
+    const { provider } = openstack({ provider: { concurrency: 1 } });
+    keystone(START);
+    nova()
+      .delete(`${NOVA_PATH}/servers/a1`)
+      .reply(500, { computeFault: { code: 500, message: "Unexpected API Error." } })
+      .get(`${NOVA_PATH}/servers/a1`)
+      .reply(404, fixture("nova-error_404_itemNotFound_api-guide.json"))
+      .delete(`${NOVA_PATH}/servers/a2`)
+      .reply(500, { computeFault: { code: 500, message: "Unexpected API Error." } })
+      .get(`${NOVA_PATH}/servers/a2`)
+      .reply(200, { server: { id: "a2", status: "ACTIVE", "OS-EXT-STS:task_state": "deleting" } });
+    const result = await provider.terminate(["a1", "a2"]);
+    t.deepEqual(result.terminated, ["a1", "a2"]);
+    t.is(result.error, undefined);
+    allDone(t);
+  },
+);
 
 // ---- headroom ----
 

@@ -652,6 +652,17 @@ export class OpenStackProvider implements Provider {
 
   // ---- terminate ----
 
+  /** Whether a server is gone (404) or already being deleted, after a failed DELETE. */
+  private async deleted(path: string): Promise<boolean> {
+    try {
+      const answer = await this.request("compute", { method: "GET", path });
+      if (answer.status === 404) return true;
+      return answer.status === 200 && /"OS-EXT-STS:task_state":\s*"deleting"/.test(answer.body);
+    } catch {
+      return false;
+    }
+  }
+
   async terminate(instanceIds: readonly string[]): Promise<TerminateResult> {
     const tasks = instanceIds.map((id) => async () => {
       const path = `/servers/${encodeURIComponent(id)}`;
@@ -659,6 +670,9 @@ export class OpenStackProvider implements Provider {
       // 404: already gone, which is what was asked.
       if (answer.status === 204 || answer.status === 202 || answer.status === 200) return id;
       if (answer.status === 404) return id;
+      // A 5xx may come after the delete went through (seen on a real Nova): if the server is
+      // gone or being deleted, what was asked is done.
+      if (answer.status >= 500 && (await this.deleted(path))) return id;
       throw classifyAnswer(answer, "nova DELETE /servers/{id}", this.context.clock.now());
     });
     const { done, error } = await untilFirstError(tasks, this.settings.concurrency);

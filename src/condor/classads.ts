@@ -53,14 +53,22 @@ export function parseClassAds(stdout: string, command: string): ClassAd[] {
   return ads as ClassAd[];
 }
 
-export function numberAttr(ad: ClassAd, name: string): number | undefined {
-  const value = ad[name];
+/** A finite number, or undefined: the value of a numeric attribute as read at the boundary. */
+export function numberValue(value: unknown): number | undefined {
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
-export function stringAttr(ad: ClassAd, name: string): string | undefined {
-  const value = ad[name];
+/** A string that is a value, not an unevaluated expression (`/Expr(...)/`). */
+export function textValue(value: unknown): string | undefined {
   return typeof value === "string" && !value.startsWith("/Expr(") ? value : undefined;
+}
+
+export function numberAttr(ad: ClassAd, name: string): number | undefined {
+  return numberValue(ad[name]);
+}
+
+export function stringAttr(ad: ClassAd, name: string): string | undefined {
+  return textValue(ad[name]);
 }
 
 export function booleanAttr(ad: ClassAd, name: string): boolean | undefined {

@@ -7,7 +7,7 @@
  */
 
 import type { IdleJob } from "../model/snapshot.js";
-import { type ClassAd, parseClassAds, stringAttr } from "./classads.js";
+import { type ClassAd, numberValue, parseClassAds, stringAttr } from "./classads.js";
 import { queryTool, runTool, type ToolOptions } from "./exec.js";
 import type { JobSelector } from "./pool.js";
 
@@ -62,22 +62,18 @@ function jobId(global: unknown, cluster: number, proc: number): string {
   return hash > 0 ? global.slice(0, hash) : global;
 }
 
-function finite(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
-}
-
 /** An idle job from its ad, or undefined when an attribute the planner needs is unusable. */
 export function idleJobFromAd(ad: ClassAd, clouds: readonly string[]): IdleJob | undefined {
   // Named reads, not a loop over names: this runs for every idle job of the pool.
-  const cluster = finite(ad.ClusterId);
-  const proc = finite(ad.ProcId);
-  const idleSince = finite(ad.EnteredCurrentStatus) ?? finite(ad.QDate);
+  const cluster = numberValue(ad.ClusterId);
+  const proc = numberValue(ad.ProcId);
+  const idleSince = numberValue(ad.EnteredCurrentStatus) ?? numberValue(ad.QDate);
   // HTCondor gives one core and no GPU when a job does not ask; memory it always sets.
-  const cpus = ad.RequestCpus === undefined ? 1 : finite(ad.RequestCpus);
-  const memoryMb = finite(ad.RequestMemory);
+  const cpus = ad.RequestCpus === undefined ? 1 : numberValue(ad.RequestCpus);
+  const memoryMb = numberValue(ad.RequestMemory);
   // ClassAd names are case-insensitive and -json prints the ad's own spelling: HTCondor writes RequestGPUs.
   const gpuRequest = ad.RequestGPUs ?? ad.RequestGpus;
-  const gpus = gpuRequest === undefined ? 0 : finite(gpuRequest);
+  const gpus = gpuRequest === undefined ? 0 : numberValue(gpuRequest);
   if (
     cluster === undefined ||
     proc === undefined ||

@@ -9,7 +9,7 @@
  * look idle for less time, never more.
  */
 import type { StartdMachine } from "../model/snapshot.js";
-import type { ClassAd } from "./classads.js";
+import { type ClassAd, numberValue, textValue } from "./classads.js";
 
 export const STARTD_ATTRIBUTES = [
   "MyType",
@@ -45,14 +45,6 @@ export function sinfulHost(sinful: string): string | undefined {
   return match?.[1] ?? match?.[2];
 }
 
-function text(value: unknown): string | undefined {
-  return typeof value === "string" && !value.startsWith("/Expr(") ? value : undefined;
-}
-
-function finite(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
-}
-
 /** One machine while its slots are read. */
 interface Accumulator {
   key: string;
@@ -72,19 +64,19 @@ function newMachine(
   name: string | undefined,
   instanceId: string | undefined,
 ): Accumulator {
-  const host = text(ad.Machine);
+  const host = textValue(ad.Machine);
   const machine: StartdMachine = {
     name: name ?? host ?? key,
     machine: host ?? name ?? key,
     activity: "busy",
   };
-  const sinful = text(ad.StartdIpAddr);
+  const sinful = textValue(ad.StartdIpAddr);
   const address = sinful === undefined ? undefined : sinfulHost(sinful);
   if (address !== undefined) machine.address = address;
   if (instanceId !== undefined) machine.instanceId = instanceId;
-  const cloud = text(ad.AutoscalerCloud);
+  const cloud = textValue(ad.AutoscalerCloud);
   if (cloud !== undefined) machine.cloud = cloud;
-  const pool = text(ad.AutoscalerPool);
+  const pool = textValue(ad.AutoscalerPool);
   if (pool !== undefined) machine.pool = pool;
   return {
     key,
@@ -101,16 +93,16 @@ function addSlot(into: Accumulator, ad: ClassAd): void {
   const partitionable = ad.PartitionableSlot === true;
   if (partitionable) into.partitionable = true;
   if (!into.idle) return;
-  const state = text(ad.State);
-  const activity = text(ad.Activity);
+  const state = textValue(ad.State);
+  const activity = textValue(ad.Activity);
   // Only the partitionable slot's own count says whether it has dynamic slots left.
-  const children = partitionable ? finite(ad.NumDynamicSlots) : 0;
+  const children = partitionable ? numberValue(ad.NumDynamicSlots) : 0;
   if (state !== "Unclaimed" || activity !== "Idle" || ad.DynamicSlot === true || children !== 0) {
     into.idle = false;
     return;
   }
-  const clock = finite(ad.MyCurrentTime);
-  const since = finite(ad.EnteredCurrentActivity);
+  const clock = numberValue(ad.MyCurrentTime);
+  const since = numberValue(ad.EnteredCurrentActivity);
   if (clock === undefined || since === undefined) into.clocked = false;
   else into.idleSeconds = Math.min(into.idleSeconds, Math.max(0, clock - since));
 }
@@ -139,8 +131,8 @@ export function groupMachines(
   for (const ad of ads) {
     // A startd's own daemon ad is not a slot.
     if (ad.MyType === "StartD") continue;
-    const instanceId = text(ad.AutoscalerInstanceId);
-    const slotName = text(ad.Name);
+    const instanceId = textValue(ad.AutoscalerInstanceId);
+    const slotName = textValue(ad.Name);
     if (instanceId !== undefined) {
       let machine = byInstance.get(instanceId);
       if (machine === undefined) {
@@ -155,7 +147,7 @@ export function groupMachines(
       addSlot(machine, ad);
       continue;
     }
-    const name = slotName === undefined ? text(ad.Machine) : startdName(slotName);
+    const name = slotName === undefined ? textValue(ad.Machine) : startdName(slotName);
     if (name === undefined) {
       unattributed += 1;
       continue;

@@ -12,8 +12,6 @@ export const DEFAULT_TICK_INTERVAL = 30;
  * to match to an existing slot does not boot a VM (elastiq's persistence window, 60 s).
  */
 export const DEFAULT_PERSISTENCE = 60;
-/** A tick that has not finished by this many tick intervals is abandoned. */
-export const DEFAULT_TICK_DEADLINE_INTERVALS = 3;
 export const DEFAULT_LOG_LEVEL = "info";
 /** The status and metrics endpoint listens on loopback only unless told otherwise. */
 export const DEFAULT_STATUS_ADDRESS = "127.0.0.1";

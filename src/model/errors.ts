@@ -12,16 +12,6 @@ export const ERROR_KINDS = [
 ] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
-/** What each kind means, for help texts and logs. */
-export const ERROR_KIND_MEANING: Readonly<Record<ErrorKind, string>> = {
-  quota: "over a limit of the account or project",
-  capacity: "the cloud has no room for this shape/zone right now",
-  throttled: "rate limited; retry after the time the cloud asked for",
-  auth: "credentials rejected; will not fix itself",
-  config: "bad image, flavor, network or similar; will not fix itself",
-  transient: "5xx, timeout or network fault; worth retrying soon",
-};
-
 export interface ProviderErrorOptions {
   /** Seconds the cloud asked us to wait (Retry-After); only meaningful for `throttled`. */
   retryAfterSeconds?: number;

@@ -136,6 +136,10 @@ wait_http() {  # NAME URL
 stamped() { [ -e "$DATA/.done-$1" ]; }
 stamp() { touch "$DATA/.done-$1"; }
 sqlq() { sqlite3 -cmd '.timeout 5000' "$@"; }
+# Every service writes its own SQLite file from several processes. pysqlite gives up on a write
+# lock after 5 s, which a loaded CI machine exceeds ("database is locked", then HTTP 500 or a
+# server in ERROR); wait up to 30 s instead.
+db_url() { printf 'sqlite:///%s/%s.sqlite?timeout=30' "$DATA" "$1"; }
 wal() { local db; for db in "$@"; do sqlq "$db" 'PRAGMA journal_mode=WAL;' > /dev/null; done; }
 
 # ---------------------------------------------------------------------------- launchers
@@ -169,7 +173,7 @@ cat > "$ETC/keystone/keystone.conf" <<EOF
 [DEFAULT]
 log_file = $LOGS/keystone.log
 [database]
-connection = sqlite:///$DATA/keystone.sqlite
+connection = $(db_url keystone)
 [token]
 provider = fernet
 expiration = 86400
@@ -191,7 +195,7 @@ workers = 1
 log_file = $LOGS/glance-api.log
 enabled_backends = local:file
 [database]
-connection = sqlite:///$DATA/glance.sqlite
+connection = $(db_url glance)
 [glance_store]
 default_backend = local
 [local]
@@ -237,7 +241,7 @@ cat > "$ETC/placement/placement.conf" <<EOF
 [DEFAULT]
 log_file = $LOGS/placement.log
 [placement_database]
-connection = sqlite:///$DATA/placement.sqlite
+connection = $(db_url placement)
 [api]
 auth_strategy = keystone
 $(authtoken placement)
@@ -259,9 +263,9 @@ auth_strategy = keystone
 [wsgi]
 api_paste_config = $ETC/nova/api-paste.ini
 [api_database]
-connection = sqlite:///$DATA/nova_api.sqlite
+connection = $(db_url nova_api)
 [database]
-connection = sqlite:///$DATA/nova_cell1.sqlite
+connection = $(db_url nova_cell1)
 [conductor]
 workers = 1
 [scheduler]
@@ -392,7 +396,7 @@ sync_placement() {
 sync_nova() {
   local nm=("$BIN/nova-manage" --config-file "$ETC/nova/nova.conf")
   "${nm[@]}" api_db sync
-  "${nm[@]}" cell_v2 map_cell0 --database_connection "sqlite:///$DATA/nova_cell0.sqlite"
+  "${nm[@]}" cell_v2 map_cell0 --database_connection "$(db_url nova_cell0)"
   if [ -z "$(sqlq "$DATA/nova_api.sqlite" "SELECT 1 FROM cell_mappings WHERE name='cell1'")" ]; then
     "${nm[@]}" cell_v2 create_cell --name cell1
   fi
@@ -411,6 +415,9 @@ for job in "${SYNCS[@]}"; do
   wait "${job#*:}" || die "${job%%:*} database setup failed; see $LOGS/${job%%:*}-db.out"
 done
 [ ${#SYNCS[@]} = 0 ] && say "schemas already set up" || done_step "${#SYNCS[@]} databases"
+# Cell mappings made by an earlier version of this script lack the lock timeout.
+sqlq "$DATA/nova_api.sqlite" "UPDATE cell_mappings SET database_connection='$(db_url nova_cell0)' WHERE name='cell0';
+  UPDATE cell_mappings SET database_connection='$(db_url nova_cell1)' WHERE name='cell1';"
 
 # ---------------------------------------------------------------------------- keystone
 step keystone

@@ -241,6 +241,9 @@ if (!ENABLED) {
       // a moment earlier are not there yet. So a concurrent burst is accepted (202) and the
       // conductor's re-check fails the servers over the quota: the provider must report those
       // as failed with a `quota` fault, a signal the planner backs off on.
+      const { pool, nova } = current();
+      const prefix = `${pool}-${CLOUD}-`;
+      const before = new Set((await nova.servers(prefix)).map((s) => s.id));
       const { provider } = fresh();
       const room = (await provider.headroom()).instances ?? 0;
       t.true(room >= 1, "room for at least one more server");
@@ -267,20 +270,29 @@ if (!ENABLED) {
       const overQuota = mine.filter((s) => s.status === "failed");
       t.log(`after the re-check: ${running.length} running, ${overQuota.length} failed`);
       t.true(running.length <= room, "never more running than the quota allows");
+      // A loaded peer may also fail a server that passed the re-check, for its own reasons
+      // ("Failure prepping block device" when its SQLite is locked): that one is failed without
+      // a kind, since backing off would not help. Each fault is classified by what Nova said.
       for (const server of overQuota) {
-        t.is(server.fault?.kind, "quota", server.fault?.message);
-        t.regex(server.fault?.message ?? "", /^Quota exceeded for instances/);
+        const message = server.fault?.message ?? "";
+        if (/^Quota exceeded for instances/.test(message)) t.is(server.fault?.kind, "quota");
+        else {
+          t.log(`failed by the peer, not by the quota: ${message}`);
+          t.is(server.fault?.kind, undefined, message);
+        }
       }
       // Whichever way Nova said it (403 at POST time, ERROR after the re-check): quota.
       t.true(
-        overQuota.length >= 1 || result.error?.kind === "quota",
+        overQuota.some((s) => s.fault?.kind === "quota") || result.error?.kind === "quota",
         "a quota signal for the server that did not fit",
       );
       // The project is full now (failed servers count against the quota too).
       t.is((await provider.headroom()).instances, 0);
 
-      // Back to the one server of the test before: remove the burst's servers.
-      await current().nova.deleteAll(`${current().pool}-${CLOUD}-`, new Set(created));
+      // Back to the one server of the test before: remove the burst's servers, including any
+      // the peer made although it answered the POST with an error.
+      const burst = (await nova.servers(prefix)).filter((s) => !before.has(s.id));
+      await nova.deleteAll(prefix, new Set(burst.map((s) => s.id)));
     },
   );
 
@@ -288,7 +300,17 @@ if (!ENABLED) {
     "more servers than the instance quota allows, one after the other: those that fit, then 403 → quota (partial success)",
     async (t) => {
       t.timeout(120_000);
-      const { nova } = current();
+      const { nova, pool } = current();
+      // Whatever the tests before left (a server the peer failed to delete, say) would take the
+      // room this test needs: start from a project without servers of this run.
+      await nova.deleteAll(`${pool}-`);
+      await until(
+        "Nova no longer counts the deleted servers",
+        () => nova.limits(),
+        (limits) => (limits.maxTotalInstances ?? 0) - (limits.totalInstancesUsed ?? 0) >= 2,
+        30_000,
+        200,
+      );
       // Each create is followed by a wait until Nova counts the new server (as a cloud with more
       // latency between calls would): then the create past the quota is refused at POST time.
       let counted = (await nova.limits()).totalInstancesUsed ?? 0;
@@ -483,11 +505,18 @@ if (!ENABLED) {
       t.deepEqual([...new Set(terminated)].sort(), ids, "both idle workers terminated");
       t.deepEqual(await lister.list(), []);
 
-      // HTCondor: re-checked before the kill, withdrawn after it.
-      const status = await fakes.callsOf("condor_status");
-      t.true(
-        status.length >= launches.length + 2 * terminations.length,
-        "one snapshot per run and a re-check before each kill",
+      // HTCondor: re-checked before the kill of idle workers (not of servers failed in the
+      // cloud, which may never have joined), withdrawn after it.
+      const idleKillRuns = terminations.filter((run) =>
+        run.records.some((r) => {
+          const action = r.action as { kind?: string; cause?: string } | undefined;
+          return action?.kind === "terminate" && action.cause === "idle";
+        }),
+      );
+      t.is(
+        (await fakes.callsOf("condor_status")).length,
+        launches.length + terminations.length + idleKillRuns.length,
+        "one snapshot per run, and one re-check in each run that kills idle workers",
       );
       const advertised = await fakes.callsOf("condor_advertise");
       t.deepEqual([...new Set(advertised.map((call) => call.argv[0]))].sort(), [

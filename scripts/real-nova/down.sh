@@ -58,6 +58,14 @@ if [ -s "$RABBIT_PID_FILE" ]; then
   if epmd -port "$ERL_EPMD_PORT" -kill > /dev/null 2>&1; then say "stopped epmd (port $ERL_EPMD_PORT)"; fi
 fi
 
+PG_DATA=$BASE/postgresql
+if [ -s "$PG_DATA/postmaster.pid" ]; then
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  if runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop > /dev/null 2>&1; then
+    say "stopped postgresql"
+  fi
+fi
+
 if [ -n "$PURGE" ] && [ -d "$BASE" ]; then
   case "$BASE" in
     / | /var | /var/lib | /tmp | "$HOME") echo "refusing to delete $BASE" >&2; exit 1 ;;

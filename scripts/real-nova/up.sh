@@ -1,7 +1,7 @@
 #!/bin/bash
 # Start a real OpenStack compute API (Debian 12's Zed packages) on 127.0.0.1 for
 # condor-autoscaler's integration tests: Keystone, Glance, Placement, Nova with
-# the fake virt driver, RabbitMQ, SQLite, and a read-only fake Neutron.
+# the fake virt driver, RabbitMQ, PostgreSQL, and a read-only fake Neutron.
 #
 #   sudo scripts/real-nova/up.sh        idempotent: installs, configures, starts
 #   sudo scripts/real-nova/down.sh      stop (state kept); --purge wipes it
@@ -27,6 +27,7 @@ export CA_NOVA_GLANCE_PORT=${CA_NOVA_GLANCE_PORT:-19292}
 export CA_NOVA_PLACEMENT_PORT=${CA_NOVA_PLACEMENT_PORT:-18778}
 export CA_NOVA_NEUTRON_PORT=${CA_NOVA_NEUTRON_PORT:-19696}
 export CA_NOVA_AMQP_PORT=${CA_NOVA_AMQP_PORT:-15672}    # +1 Erlang distribution, +2 epmd
+export CA_NOVA_PG_PORT=${CA_NOVA_PG_PORT:-15432}
 export CA_NOVA_ADMIN_PASSWORD=${CA_NOVA_ADMIN_PASSWORD:-admin}
 export CA_NOVA_DEMO_PASSWORD=${CA_NOVA_DEMO_PASSWORD:-demo}
 export CA_NOVA_SERVICE_PASSWORD=${CA_NOVA_SERVICE_PASSWORD:-secret}
@@ -64,7 +65,7 @@ done_step() { say "$STEP: $(elapsed "$STEP_T")s${1:+ ($1)}"; }
 
 # ---------------------------------------------------------------------------- packages
 PACKAGES=(python3-keystone python3-glance python3-placement python3-nova rabbitmq-server
-          uwsgi-core uwsgi-plugin-python3 sqlite3 curl jq)
+          uwsgi-core uwsgi-plugin-python3 postgresql python3-psycopg2 curl jq)
 install_packages() {
   local missing=() p
   for p in "${PACKAGES[@]}"; do
@@ -135,12 +136,12 @@ wait_http() {  # NAME URL
 # One-time steps (schema syncs, keystone bootstrap) leave a stamp in $DATA.
 stamped() { [ -e "$DATA/.done-$1" ]; }
 stamp() { touch "$DATA/.done-$1"; }
-sqlq() { sqlite3 -cmd '.timeout 5000' "$@"; }
-# Every service writes its own SQLite file from several processes. pysqlite gives up on a write
-# lock after 5 s, which a loaded CI machine exceeds ("database is locked", then HTTP 500 or a
-# server in ERROR); wait up to 30 s instead.
-db_url() { printf 'sqlite:///%s/%s.sqlite?timeout=30' "$DATA" "$1"; }
-wal() { local db; for db in "$@"; do sqlq "$db" 'PRAGMA journal_mode=WAL;' > /dev/null; done; }
+# The services' databases live in a private PostgreSQL cluster on loopback. (With SQLite, the
+# services' processes failed each other's concurrent writes at once with "database is locked":
+# servers in ERROR and HTTP 500s that made the tests flaky on a loaded machine.)
+PG_DATA=$BASE/postgresql
+db_url() { printf 'postgresql+psycopg2://postgres@127.0.0.1:%s/%s' "$CA_NOVA_PG_PORT" "$1"; }
+pgq() { psql -h 127.0.0.1 -p "$CA_NOVA_PG_PORT" -U postgres -d "$1" -tAqc "$2"; }
 
 # ---------------------------------------------------------------------------- launchers
 # python3-nova/glance ship the modules but not the console scripts (those come
@@ -376,7 +377,6 @@ fi
 sync_keystone() {
   local km=(keystone-manage --config-file "$ETC/keystone/keystone.conf")
   "${km[@]}" db_sync
-  wal "$DATA/keystone.sqlite"
   [ -e "$DATA/keystone/fernet-keys/0" ] || "${km[@]}" fernet_setup --keystone-user root --keystone-group root
   [ -e "$DATA/keystone/credential-keys/0" ] || "${km[@]}" credential_setup --keystone-user root --keystone-group root
   "${km[@]}" bootstrap --bootstrap-username admin --bootstrap-password "$CA_NOVA_ADMIN_PASSWORD" \
@@ -387,37 +387,55 @@ sync_keystone() {
 }
 sync_glance() {
   "$BIN/glance-manage" --config-file "$ETC/glance/glance-api.conf" db_sync
-  wal "$DATA/glance.sqlite"
 }
 sync_placement() {
   placement-manage --config-dir "$ETC/placement" db sync
-  wal "$DATA/placement.sqlite"
 }
 sync_nova() {
   local nm=("$BIN/nova-manage" --config-file "$ETC/nova/nova.conf")
   "${nm[@]}" api_db sync
   "${nm[@]}" cell_v2 map_cell0 --database_connection "$(db_url nova_cell0)"
-  if [ -z "$(sqlq "$DATA/nova_api.sqlite" "SELECT 1 FROM cell_mappings WHERE name='cell1'")" ]; then
+  if [ -z "$(pgq nova_api "SELECT 1 FROM cell_mappings WHERE name='cell1'")" ]; then
     "${nm[@]}" cell_v2 create_cell --name cell1
   fi
   "${nm[@]}" db sync
-  wal "$DATA/nova_api.sqlite" "$DATA/nova_cell0.sqlite" "$DATA/nova_cell1.sqlite"
 }
+# ---------------------------------------------------------------------------- postgresql
+[ -e "$DATA/.done-nova-db" ] && die "$BASE holds the SQLite state of an older up.sh: run down.sh --purge first"
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+pg() { runuser -u postgres -- "$PG_BIN/$1" "${@:2}"; }
+if [ ! -s "$PG_DATA/PG_VERSION" ]; then
+  step "postgresql cluster"
+  install -d -m 700 -o postgres -g postgres "$PG_DATA"
+  pg initdb -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >> "$LOGS/postgresql.out" 2>&1 \
+    || die "initdb failed; see $LOGS/postgresql.out"
+  done_step
+fi
+if ! pg pg_ctl -D "$PG_DATA" status > /dev/null 2>&1; then
+  port_busy "$CA_NOVA_PG_PORT" && die "port $CA_NOVA_PG_PORT is taken by a process this script did not start"
+  install -m 640 -o postgres -g postgres /dev/null "$LOGS/postgresql.log"
+  # A throw-away test database: durability traded for speed.
+  pg pg_ctl -D "$PG_DATA" -l "$LOGS/postgresql.log" -w -t 60 start -o "-c listen_addresses=127.0.0.1 \
+-p $CA_NOVA_PG_PORT -c unix_socket_directories=$PG_DATA -c max_connections=300 -c fsync=off \
+-c synchronous_commit=off -c full_page_writes=off" >> "$LOGS/postgresql.out" 2>&1 \
+    || die "postgresql did not start; see $LOGS/postgresql.log"
+fi
+for db in keystone glance placement nova_api nova_cell0 nova_cell1; do
+  [ -n "$(pgq postgres "SELECT 1 FROM pg_database WHERE datname='$db'")" ] || pgq postgres "CREATE DATABASE $db"
+done
+
 step "schema syncs"
 SYNCS=()
 for svc in keystone glance placement nova; do
-  stamped "$svc-db" && continue
+  stamped "$svc-pg" && continue
   # a subshell of its own so that errexit applies inside sync_*
-  ( set -e; "sync_$svc" >> "$LOGS/$svc-db.out" 2>&1; stamp "$svc-db" ) &
+  ( set -e; "sync_$svc" >> "$LOGS/$svc-db.out" 2>&1; stamp "$svc-pg" ) &
   SYNCS+=("$svc:$!")
 done
 for job in "${SYNCS[@]}"; do
   wait "${job#*:}" || die "${job%%:*} database setup failed; see $LOGS/${job%%:*}-db.out"
 done
 [ ${#SYNCS[@]} = 0 ] && say "schemas already set up" || done_step "${#SYNCS[@]} databases"
-# Cell mappings made by an earlier version of this script lack the lock timeout.
-sqlq "$DATA/nova_api.sqlite" "UPDATE cell_mappings SET database_connection='$(db_url nova_cell0)' WHERE name='cell0';
-  UPDATE cell_mappings SET database_connection='$(db_url nova_cell1)' WHERE name='cell1';"
 
 # ---------------------------------------------------------------------------- keystone
 step keystone
@@ -462,11 +480,11 @@ done_step
 
 # ---------------------------------------------------------------------------- ready to schedule?
 step "compute host ready"
-host_mapped() { [ -n "$(sqlq "$DATA/nova_api.sqlite" "SELECT 1 FROM host_mappings WHERE host='$COMPUTE_HOST'")" ]; }
+host_mapped() { [ -n "$(pgq nova_api "SELECT 1 FROM host_mappings WHERE host='$COMPUTE_HOST'")" ]; }
 if ! host_mapped; then
   # the compute node row appears once nova-compute has registered; then map it into cell1
   for _ in $(seq 90); do
-    [ -n "$(sqlq "$DATA/nova_cell1.sqlite" "SELECT 1 FROM compute_nodes WHERE host='$COMPUTE_HOST' AND deleted=0")" ] && break
+    [ -n "$(pgq nova_cell1 "SELECT 1 FROM compute_nodes WHERE host='$COMPUTE_HOST' AND deleted=0")" ] && break
     is_running nova-compute || die "nova-compute exited; see $LOGS/nova-compute.out"
     sleep 2
   done

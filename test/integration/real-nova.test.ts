@@ -106,7 +106,7 @@ if (!ENABLED) {
       await removeScenarios();
       await rm(run.dir, { recursive: true, force: true });
       if (peerLocks.length > 0)
-        t.log(`calls resent after the peer's SQLite was locked: ${peerLocks.join(", ")}`);
+        t.log(`calls resent after the peer said "database is locked": ${peerLocks.join(", ")}`);
       t.log(`real-Nova tests took ${((Date.now() - run.startedAt) / 1000).toFixed(1)} s`);
     }
   });
@@ -271,7 +271,7 @@ if (!ENABLED) {
       t.log(`after the re-check: ${running.length} running, ${overQuota.length} failed`);
       t.true(running.length <= room, "never more running than the quota allows");
       // A loaded peer may also fail a server that passed the re-check, for its own reasons
-      // ("Failure prepping block device" when its SQLite is locked): that one is failed without
+      // ("Failure prepping block device" under load): that one is failed without
       // a kind, since backing off would not help. Each fault is classified by what Nova said.
       for (const server of overQuota) {
         const message = server.fault?.message ?? "";
@@ -372,7 +372,7 @@ if (!ENABLED) {
       t.deepEqual([...terminated.terminated].sort(), ids);
 
       const statuses: InstanceStatus[] = [];
-      // The peer's SQLite sometimes fails a delete half-way: the server goes back to ERROR
+      // A loaded peer may fail a delete half-way: the server goes back to ERROR
       // ("RemoteError"). The daemon terminates failed servers again; so does this test.
       const deletedAgain: string[] = [];
       await until(
@@ -452,7 +452,7 @@ if (!ENABLED) {
       const once = ["run", "--once", "--config", config];
 
       // Six idle 1-cpu jobs waiting since long before now, no workers: two 1-cpu workers (maxWorkers).
-      // The peer's SQLite may fail a call (a 500, or a build that goes ERROR); the daemon's answer
+      // A loaded peer may fail a call (a 500, or a build that goes ERROR); the daemon's answer
       // is the next tick, here the next `run --once` (at most three): it terminates a failed
       // server and launches another.
       const launches = await runsUntil(t, "launch", once, env, async () => {

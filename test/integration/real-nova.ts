@@ -145,8 +145,9 @@ export function novaProvider(setup: NovaProviderSetup) {
     const entry: SentRequest = { request };
     sent.push(entry);
     let answer = await network(request);
-    // The peer's own fault, not Nova's behaviour: its SQLite answers 500 "database is locked"
-    // now and then while nova-compute writes. A GET or DELETE is resent (POST never is).
+    // The peer's own fault, not Nova's behaviour: a peer on SQLite (a developer's older
+    // scripts/real-nova state) answers 500 "database is locked" now and then. A GET or DELETE is
+    // resent (POST never is).
     for (let again = 1; again <= 3 && isPeerLock(request, answer); again += 1) {
       peerLocks.push(`${request.method} ${new URL(request.url).pathname}`);
       await new Promise((resolve) => setTimeout(resolve, 500 * again));
@@ -243,8 +244,8 @@ export class RawNova {
 
   /**
    * Deletes every server whose name starts with `prefix` (and whose id is in `only`, when given),
-   * one at a time, and waits until Nova forgets them. The peer's SQLite may fail a delete (500
-   * "database is locked", or the server back in ERROR): up to three rounds.
+   * one at a time, and waits until Nova forgets them. A loaded peer may fail a delete (a 500,
+   * or the server back in ERROR): up to three rounds.
    */
   async deleteAll(prefix: string, only?: ReadonlySet<string>): Promise<string[]> {
     const names = new Set<string>();

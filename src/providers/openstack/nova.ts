@@ -12,6 +12,7 @@ import type {
 } from "../../config/openstack-schema.js";
 import { asProviderError, ProviderError } from "../../model/errors.js";
 import type { Headroom, Instance, InstanceFault, InstanceStatus } from "../../model/snapshot.js";
+import { untilFirstError } from "../concurrency.js";
 import { MANAGED_BY, OWNER_TAGS, type ProviderContext } from "../context.js";
 import type { LaunchRequest, LaunchResult, Provider, TerminateResult } from "../provider.js";
 import {
@@ -184,30 +185,6 @@ function parseTime(text: string | undefined): number | undefined {
 /** Minor number of a `2.N` microversion. */
 function minorOf(microversion: string): number {
   return Number(microversion.split(".")[1] ?? "0");
-}
-
-/** Runs tasks with at most `limit` in flight; after the first failure no further task starts. */
-async function untilFirstError<T>(
-  tasks: ReadonlyArray<() => Promise<T>>,
-  limit: number,
-): Promise<{ done: T[]; error?: ProviderError }> {
-  const done: T[] = [];
-  let error: ProviderError | undefined;
-  let next = 0;
-  const worker = async () => {
-    while (error === undefined && next < tasks.length) {
-      const task = tasks[next];
-      next += 1;
-      if (task === undefined) break;
-      try {
-        done.push(await task());
-      } catch (failure) {
-        error ??= asProviderError(failure);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, worker));
-  return error === undefined ? { done } : { done, error };
 }
 
 export class OpenStackProvider implements Provider {

@@ -8,6 +8,7 @@ import type { CondorPool } from "./condor/pool.js";
 import type { AutoscalerConfig } from "./config/schema.js";
 import { type Clock, wallClock } from "./model/clock.js";
 import type { ProviderContext } from "./providers/context.js";
+import { DockerProvider } from "./providers/docker/docker.js";
 import { Ec2Provider } from "./providers/ec2/ec2.js";
 import { OpenStackProvider } from "./providers/openstack/nova.js";
 import type { Provider } from "./providers/provider.js";
@@ -44,7 +45,7 @@ function describeEvent(event: PoolEvent): string {
 export function createBackends(
   config: AutoscalerConfig,
   log: Logger,
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; readOnly?: boolean } = {},
 ): Backends {
   const condor = config.global.condor;
   const clock =
@@ -76,6 +77,7 @@ export function createBackends(
       shape: cloud.worker,
       clock,
       log: log.child({ cloud: cloud.name }),
+      readOnly: options.readOnly ?? false,
       userData: userDataRenderer(config, cloud),
     };
     switch (settings.kind) {
@@ -84,6 +86,9 @@ export function createBackends(
         break;
       case "openstack":
         providers.set(cloud.name, new OpenStackProvider(settings, context));
+        break;
+      case "docker":
+        providers.set(cloud.name, new DockerProvider(settings, context));
         break;
     }
   }

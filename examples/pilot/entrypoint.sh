@@ -10,6 +10,7 @@
 #   200 Success                  HTCondor shut itself down after IDLE_SHUTDOWN seconds without a
 #                                claim, and this worker ran at least one job
 #   300 No more work             the same, but no job ever ran here
+#                                (perJob containers end with 200 after their one job)
 #   500 <reason>                 the container's environment is wrong (bad /user_data, no
 #                                HTCondor in the image, ...); nothing was started
 #   700 <reason>                 condor_master failed (non-zero exit)
@@ -153,6 +154,26 @@ if [ -n "$NUM_CPUS" ]; then
 fi
 if [ -n "$MEMORY_MB" ]; then
   printf 'MEMORY = %s\n' "$MEMORY_MB" >>"$conf"
+fi
+
+# ---- One job, then exit: the Docker provider's perJob mode sets CONDOR_AUTOSCALER_PER_JOB=1. ----
+if [ "${CONDOR_AUTOSCALER_PER_JOB:-}" = 1 ]; then
+  cat >>"$conf" <<'CONFIG'
+
+# One container, one job (perJob). A static slot of the whole container that starts a job only
+# while none has started here, gives up its claim after that job (no claim reuse), and a startd
+# that shuts down once it is Unclaimed again after the job, or was never claimed for too long.
+# The master then exits at once (no restart) and the container ends with "200 Success".
+SLOT_TYPE_1_PARTITIONABLE = FALSE
+START = $(START) && (JobStarts =?= 0)
+CLAIM_WORKLIFE = 0
+STARTD.DAEMON_SHUTDOWN = (State == "Unclaimed") && ((JobStarts =!= undefined && JobStarts > 0) || (time() - EnteredCurrentActivity) > $(AUTOSCALER_PER_JOB_IDLE_LIMIT))
+MASTER.DAEMON_SHUTDOWN_FAST = (STARTD_StartTime == 0)
+# The master notices the startd is gone within this many seconds.
+MASTER_UPDATE_INTERVAL = 10
+CONFIG
+  # Unclaimed this long without a job: nothing matched, leave (same limit as IDLE_SHUTDOWN).
+  printf 'AUTOSCALER_PER_JOB_IDLE_LIMIT = %s\n' "${IDLE_SHUTDOWN:-1200}" >>"$conf"
 fi
 
 # ---- Run HTCondor in the foreground; forward stop signals to it. ----

@@ -71,7 +71,7 @@ export async function planCommand(dir: string, json: boolean): Promise<number> {
     { ...config.global.logging, format: "pretty", level: "warn" },
     process.stderr,
   );
-  const backends = createBackends(config, log);
+  const backends = createBackends(config, log, { readOnly: true });
   const policy = poolPolicy(config);
   const now = backends.clock.now();
   const snapshot = await observe(backends, policy, now, log);

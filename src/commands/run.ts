@@ -29,7 +29,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     { config: config.dir, clouds: policy.clouds.map((c) => c.name), dryRun: options.dryRun },
     `condor-autoscaler starting for pool ${policy.pool} with clouds ${policy.clouds.map((c) => c.name).join(", ")}${mode}${simulated ? "; simulated pool and clouds" : ""}`,
   );
-  const backends = createBackends(config, log);
+  const backends = createBackends(config, log, { readOnly: options.dryRun });
   const floor = policy.clouds.reduce((sum, cloud) => sum + cloud.minWorkers, 0);
   const daemon = new Daemon({
     policy,

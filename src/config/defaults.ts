@@ -97,3 +97,28 @@ export const DEFAULT_SIM_RETRY_AFTER = 30;
 
 /** node-cron fires this often (it cannot go below one second); a tick runs when one is due. */
 export const LOOP_CRON_EXPRESSION = "* * * * * *";
+
+// ---- Docker ----
+
+/** Where Docker listens when neither the cloud file nor DOCKER_HOST names a host. */
+export const DEFAULT_DOCKER_SOCKET = "unix:///var/run/docker.sock";
+/**
+ * SIGTERM → SIGKILL grace of a terminated pilot: time for condor_master to stop the startd, which
+ * then withdraws its own ads from the collector.
+ */
+export const DEFAULT_DOCKER_STOP_GRACE = 10;
+/** One Docker Engine API call taking longer counts as a transient failure of that host. */
+export const DEFAULT_DOCKER_REQUEST_TIMEOUT = 30;
+/** Containers created and started at once by one launch. */
+export const DEFAULT_DOCKER_CONCURRENCY = 4;
+/** A host's CPUs and memory (GET /info) are asked again after this long: they rarely change. */
+export const DOCKER_HOST_INFO_CACHE = 600;
+/**
+ * list() and headroom() run together each tick and need the same container listing: one listing
+ * younger than this serves both (a launch or terminate drops it).
+ */
+export const DOCKER_SURVEY_REUSE = 2;
+/** A container name already taken (409) is retried with a new random suffix this many times. */
+export const DOCKER_NAME_ATTEMPTS = 3;
+/** Per-container directories (user_data, joboutputs) on the head node, shared with local hosts. */
+export const DEFAULT_DOCKER_WORK_DIR = "/var/lib/condor-autoscaler/docker";

@@ -11,6 +11,7 @@ export function cloudPolicy(cloud: CloudConfig): CloudPolicy {
     minWorkers: cloud.minWorkers,
     maxWorkers: cloud.maxWorkers,
     worker: { ...cloud.worker },
+    ...(cloud.provider.kind === "docker" && cloud.provider.perJob ? { jobsPerWorker: 1 } : {}),
     jobs: cloud.jobs,
     idleTimeout: cloud.idleTimeout,
     bootTimeout: cloud.bootTimeout,

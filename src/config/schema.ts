@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { ERROR_KINDS } from "../model/errors.js";
 import * as d from "./defaults.js";
+import { dockerProviderSchema } from "./docker-schema.js";
 import { duration } from "./duration.js";
 import { openstackProviderSchema } from "./openstack-schema.js";
 
@@ -187,6 +188,7 @@ export const cloudSchema = z
       simulatedProvider,
       ec2Provider,
       openstackProviderSchema,
+      dockerProviderSchema,
     ]),
     priority: z.number().int().default(d.DEFAULT_PRIORITY).meta({
       description: "Lower is filled first; equal priorities share demand by `share`",
@@ -223,6 +225,13 @@ export const cloudSchema = z
         code: "custom",
         path: ["minWorkers"],
         message: `must not exceed maxWorkers (${cloud.maxWorkers})`,
+      });
+    }
+    if (cloud.provider.kind === "docker" && cloud.worker.gpus > 0) {
+      context.addIssue({
+        code: "custom",
+        path: ["worker", "gpus"],
+        message: "the Docker provider gives its containers no GPUs",
       });
     }
     if (cloud.backoff.initial > cloud.backoff.max) {

@@ -31,6 +31,8 @@ export interface CloudPolicy {
   minWorkers: number;
   maxWorkers: number;
   worker: WorkerShape;
+  /** At most this many jobs share a worker; 1 for one-job pilots. Absent: as many as fit. */
+  jobsPerWorker?: number;
   /** HTCondor constraint selecting the jobs this cloud serves (evaluated by HTCondor). */
   jobs: string;
   idleTimeout: Seconds;

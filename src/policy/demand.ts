@@ -123,21 +123,25 @@ export function packInto(
   classes: readonly JobClass[],
   shape: WorkerShape,
   workers: number,
+  /** At most this many jobs per worker (1 for one-job containers). */
+  jobsPerWorker = Number.POSITIVE_INFINITY,
 ): Packed {
   const packed: Packed = { workers: 0, jobs: 0, cpus: 0, memoryMb: 0 };
   const pattern: Array<{ jobClass: JobClass; taken: number }> = [];
   while (packed.workers < workers) {
     pattern.length = 0;
     const free = { ...shape };
+    let slots = jobsPerWorker;
     for (const jobClass of classes) {
       if (jobClass.remaining === 0) continue;
-      const taken = Math.min(jobClass.remaining, fitCount(jobClass, free));
+      const taken = Math.min(jobClass.remaining, fitCount(jobClass, free), slots);
       if (taken === 0) continue;
       pattern.push({ jobClass, taken });
       free.cpus -= taken * jobClass.cpus;
       free.memoryMb -= taken * jobClass.memoryMb;
       free.gpus -= taken * jobClass.gpus;
-      if (free.cpus <= 0) break;
+      slots -= taken;
+      if (free.cpus <= 0 || slots <= 0) break;
     }
     if (pattern.length === 0) break;
     let repeats = workers - packed.workers;

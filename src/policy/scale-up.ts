@@ -143,7 +143,12 @@ export function scaleUp(
   // 1. Capacity that exists or is being made anyway takes jobs first.
   for (const placement of placements) {
     const free = placement.fleet.free + placement.minTopUp;
-    placement.absorbed = packInto(placement.classes, placement.fleet.policy.worker, free).jobs;
+    placement.absorbed = packInto(
+      placement.classes,
+      placement.fleet.policy.worker,
+      free,
+      placement.fleet.policy.jobsPerWorker,
+    ).jobs;
   }
 
   // 2. New workers, group by group.
@@ -162,7 +167,12 @@ export function scaleUp(
       if (next === undefined) break;
       // Alone in its group a cloud takes all it can at once; otherwise one worker at a time keeps the shares.
       const room = open.length === 1 ? next.allowance - next.launch : 1;
-      const packed = packInto(next.classes, next.fleet.policy.worker, room);
+      const packed = packInto(
+        next.classes,
+        next.fleet.policy.worker,
+        room,
+        next.fleet.policy.jobsPerWorker,
+      );
       if (packed.workers === 0) break;
       next.launch += packed.workers;
       next.placedJobs += packed.jobs;

@@ -9,6 +9,11 @@ export interface ProviderContext {
   shape: WorkerShape;
   clock: Clock;
   log: Logger;
+  /**
+   * Dry runs and `plan`: read, never change. Housekeeping that a provider would otherwise do while
+   * listing (removing exited containers) is only logged.
+   */
+  readOnly?: boolean;
   /** The cloud's user-data for a worker of this name, or undefined when it has no template. */
   userData(workerName: string): Promise<string | undefined>;
 }

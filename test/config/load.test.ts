@@ -43,11 +43,22 @@ test("a valid directory loads with every default filled in and durations in seco
 });
 
 test("the shipped example directories are valid", async (t) => {
-  const config = await loadConfig(join(import.meta.dirname, "../../examples/simulated"));
-  t.deepEqual(
-    config.clouds.map((cloud) => cloud.name),
-    ["backup", "competitive"],
-  );
+  const examples = join(import.meta.dirname, "../../examples");
+  const expected: Record<string, string[]> = {
+    simulated: ["backup", "competitive"],
+    htcondor: ["batch"],
+    aws: ["aws"],
+    openstack: ["openstack"],
+    docker: ["docker-single", "docker"],
+  };
+  for (const [dir, clouds] of Object.entries(expected)) {
+    const config = await loadConfig(join(examples, dir));
+    t.deepEqual(
+      config.clouds.map((cloud) => cloud.name),
+      clouds,
+      dir,
+    );
+  }
 });
 
 const durations: Array<[string, number | undefined]> = [

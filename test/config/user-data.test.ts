@@ -223,3 +223,47 @@ test("the pilot entrypoint writes the condor config and a shutdown_message", asy
   t.is((error as { code?: unknown } | undefined)?.code, 1);
   t.regex(await readFile(join(dir, "joboutputs/shutdown_message"), "utf8"), /^500 HEAD_NODE/);
 });
+
+test("a perJob pilot (CONDOR_AUTOSCALER_PER_JOB=1) is configured to take one job and then shut down", async (t) => {
+  const dir = await configDir({
+    "bin/condor_master": "#!/bin/sh\nexit 0\n",
+    "bin/condor_config_val": '#!/bin/sh\necho "$FAKE_HISTORY"\n',
+    user_data: renderUserData(await readFile(PILOT_TEMPLATE, "utf8"), VALUES),
+  });
+  await chmod(join(dir, "bin/condor_master"), 0o755);
+  await chmod(join(dir, "bin/condor_config_val"), 0o755);
+  const env = {
+    PATH: `${join(dir, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    USER_DATA: join(dir, "user_data"),
+    JOBOUTPUTS: join(dir, "joboutputs"),
+    CONDOR_CONFIG_DIR: join(dir, "config.d"),
+    CONDOR_TOKENS_DIR: join(dir, "tokens.d"),
+    FAKE_HISTORY: join(dir, "startd_history"),
+  };
+  const conf = join(dir, "config.d/50-autoscaler.conf");
+  await run("sh", [ENTRYPOINT], { env });
+  t.notRegex(
+    await readFile(conf, "utf8"),
+    /JobStarts/,
+    "a worker of a shared cloud takes many jobs",
+  );
+
+  await run("sh", [ENTRYPOINT], { env: { ...env, CONDOR_AUTOSCALER_PER_JOB: "1" } });
+  const perJob = await readFile(conf, "utf8");
+  t.regex(perJob, /^SLOT_TYPE_1_PARTITIONABLE = FALSE$/m);
+  t.regex(perJob, /^START = \$\(START\) && \(JobStarts =\?= 0\)$/m);
+  t.regex(perJob, /^CLAIM_WORKLIFE = 0$/m);
+  t.regex(
+    perJob,
+    /^STARTD\.DAEMON_SHUTDOWN = \(State == "Unclaimed"\) && .*JobStarts > 0.*EnteredCurrentActivity/m,
+  );
+  t.regex(perJob, /^MASTER\.DAEMON_SHUTDOWN_FAST = \(STARTD_StartTime == 0\)$/m);
+  t.regex(perJob, /^MASTER_UPDATE_INTERVAL = 10$/m);
+  // The idle limit is the user-data's IDLE_SHUTDOWN (3600 in the example template).
+  t.regex(perJob, /^AUTOSCALER_PER_JOB_IDLE_LIMIT = 3600$/m);
+  // The partitionable setting above it is overridden by the later line.
+  t.true(
+    perJob.indexOf("SLOT_TYPE_1_PARTITIONABLE = TRUE") <
+      perJob.indexOf("SLOT_TYPE_1_PARTITIONABLE = FALSE"),
+  );
+});

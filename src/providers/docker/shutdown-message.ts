@@ -1,0 +1,35 @@
+/**
+ * Vac's shutdown_message: the pilot's last word, "NNN text" in joboutputs/shutdown_message. The
+ * codes are the Vacuum Platform's: 100 shutdown as requested and 200 success are normal ends;
+ * 300 (no more work) up to 699 say the host or the work has nothing for us now, which the policy
+ * treats like a `capacity` answer: back off this cloud for a while.
+ */
+import type { InstanceFault } from "../../model/snapshot.js";
+
+export interface ShutdownMessage {
+  code: number;
+  text: string;
+}
+
+export function parseShutdownMessage(content: string): ShutdownMessage | undefined {
+  const line = content.split(/\r?\n/, 1)[0]?.trim() ?? "";
+  const match = /^(\d{3})(?:\s+(.*))?$/.exec(line);
+  if (match === null) return undefined;
+  return { code: Number(match[1]), text: match[2]?.trim() ?? "" };
+}
+
+/** Codes that make the cloud back off as after a `capacity` answer. */
+export function backsOff(message: ShutdownMessage): boolean {
+  return message.code >= 300 && message.code <= 699;
+}
+
+/** The fault an exited container reports: its shutdown_message when it left one, else its exit code. */
+export function exitFault(
+  exitCode: number | undefined,
+  message: ShutdownMessage | undefined,
+): InstanceFault {
+  const exit = exitCode === undefined ? "exited" : `exited with code ${exitCode}`;
+  if (message === undefined) return { message: exit };
+  const said = `${exit}; shutdown_message ${message.code}${message.text === "" ? "" : ` ${message.text}`}`;
+  return backsOff(message) ? { message: said, kind: "capacity" } : { message: said };
+}

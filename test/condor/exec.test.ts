@@ -34,11 +34,12 @@ test("a hanging tool is killed at the timeout, retried, then fails with failure 
   const elapsed = Date.now() - started;
   t.is(error?.failure, "timeout");
   t.regex(error?.message ?? "", /^condor_status -startd -json .*: no answer within 1s$/);
-  // Each attempt lasts its full second: two attempts, never a third.
-  t.true(elapsed >= 1900 && elapsed < 5000, `${elapsed} ms for two attempts of 1 s`);
-  // An attempt killed before Node even started the fake leaves no line; those that ran are gone.
+  // Each attempt lasts its full second: two attempts.
+  t.true(elapsed >= 1900, `${elapsed} ms for two attempts of 1 s`);
+  // An attempt killed before Node even started the fake (a loaded machine) leaves no line; never
+  // a third attempt, and those that ran are gone.
   const pids = await fakes.pids();
-  t.true(pids.length >= 1 && pids.length <= 2, `${pids.length} attempts logged`);
+  t.true(pids.length <= 2, `${pids.length} attempts logged`);
   t.true(pids.every(isGone), "every hung attempt was killed");
 });
 

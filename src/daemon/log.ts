@@ -1,10 +1,12 @@
 /**
  * Logging: bunyan records, as JSON lines for journald and the bunyan CLI, or as one readable line
- * each for a person at a terminal.
+ * each for a person at a terminal. Every record is redacted (src/daemon/redact.ts) before any
+ * stream sees it, so no credential reaches the journal or a log file.
  */
-import { createWriteStream } from "node:fs";
+import { createWriteStream, type WriteStream } from "node:fs";
 import type { Writable } from "node:stream";
 import Logger from "bunyan";
+import { redactRecord } from "./redact.js";
 
 export interface LogSettings {
   level: Logger.LogLevelString;
@@ -42,19 +44,63 @@ export function formatPretty(record: LogRecord): string {
   return `${time} ${level} ${component}${record.msg}\n`;
 }
 
-class PrettyStream {
+/** One JSON line per record, as bunyan writes it, after redaction. */
+class JsonStream {
   constructor(private readonly out: Writable) {}
   write(record: unknown): void {
-    if (isLogRecord(record)) this.out.write(formatPretty(record));
+    if (typeof record !== "object" || record === null) return;
+    const redacted = redactRecord(record);
+    let line: string;
+    try {
+      line = JSON.stringify(redacted);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const { level, time } = redacted;
+      line = JSON.stringify({ level, time, msg: `log record not serializable: ${reason}` });
+    }
+    this.out.write(`${line}\n`);
   }
 }
 
+class PrettyStream {
+  constructor(private readonly out: Writable) {}
+  write(record: unknown): void {
+    if (typeof record !== "object" || record === null) return;
+    const redacted = redactRecord(record);
+    if (isLogRecord(redacted)) this.out.write(formatPretty(redacted));
+  }
+}
+
+/** The log files createLog opened, per logger (children share their parent's streams). */
+const openFiles = new WeakMap<Logger, WriteStream>();
+
+/**
+ * A logger writing to `out`, or to `settings.file` (appended) when set. Its streams are raw: each
+ * record is redacted, then written as JSON or as a pretty line. Child loggers share them.
+ */
 export function createLog(settings: LogSettings, out: Writable = process.stdout): Logger {
-  const sink: Writable =
-    settings.file === undefined ? out : createWriteStream(settings.file, { flags: "a" });
-  const stream: Logger.Stream =
-    settings.format === "pretty"
-      ? { type: "raw", level: settings.level, stream: new PrettyStream(sink) }
-      : { level: settings.level, stream: sink };
-  return Logger.createLogger({ name: "condor-autoscaler", streams: [stream] });
+  const file =
+    settings.file === undefined ? undefined : createWriteStream(settings.file, { flags: "a" });
+  const sink: Writable = file ?? out;
+  const stream = settings.format === "pretty" ? new PrettyStream(sink) : new JsonStream(sink);
+  const log = Logger.createLogger({
+    name: "condor-autoscaler",
+    streams: [{ type: "raw", level: settings.level, stream }],
+  });
+  if (file !== undefined) openFiles.set(log, file);
+  return log;
+}
+
+/**
+ * Flushes and closes the log file createLog opened for `log`, if any; resolves when every record
+ * written before is on disk. Records logged afterwards are lost.
+ */
+export async function closeLog(log: Logger): Promise<void> {
+  const file = openFiles.get(log);
+  if (file === undefined) return;
+  openFiles.delete(log);
+  await new Promise<void>((resolve, reject) => {
+    file.once("error", reject);
+    file.end(() => resolve());
+  });
 }

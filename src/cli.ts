@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { DEMO_CONFIG_DIR } from "./commands/paths.js";
 import { planCommand } from "./commands/plan.js";
 import { runCommand } from "./commands/run.js";
+import { statusCommand } from "./commands/status.js";
 import { validateCommand } from "./commands/validate.js";
 import { jsonSchemas } from "./config/schema.js";
 
@@ -25,6 +26,10 @@ program
   .addOption(configOption())
   .option("--dry-run", "observe and plan, log every action it would take, change nothing", false)
   .option("--once", "run a single tick and exit", false)
+  .option(
+    "--pidfile <path>",
+    "write this pidfile; refuse to start while another live daemon holds it",
+  )
   .addOption(
     new Option("--log-format <format>", "override logging.format").choices(["json", "pretty"]),
   )
@@ -49,6 +54,16 @@ program
   .option("--json", "print JSON: {demand, workers, actions, unfit, notes}", false)
   .action(async (options: { config: string; json: boolean }) => {
     process.exitCode = await planCommand(options.config, options.json);
+  });
+
+program
+  .command("status")
+  .description("ask the running daemon for its workers and clouds (GET /status) and print them")
+  .addOption(configOption())
+  .option("--url <url>", "the daemon's status endpoint; default: the config's status address")
+  .option("--json", "print the /status document as JSON", false)
+  .action(async (options: { config: string; url?: string; json: boolean }) => {
+    process.exitCode = await statusCommand(options);
   });
 
 program

@@ -1,10 +1,21 @@
 /** `condor-autoscaler run`: the daemon. */
-import { createBackends } from "../backends.js";
+
+import type Logger from "bunyan";
+import { type Backends, createBackends } from "../backends.js";
+import { loadConfig } from "../config/load.js";
 import { poolPolicy } from "../config/policies.js";
+import type { AutoscalerConfig } from "../config/schema.js";
 import { Daemon } from "../daemon/daemon.js";
-import { createLog, type LogSettings } from "../daemon/log.js";
+import { closeLog, createLog, type LogSettings } from "../daemon/log.js";
+import { Metrics } from "../daemon/metrics.js";
+import { acquirePidfile, type Pidfile, PidfileError } from "../daemon/pidfile.js";
+import { StatusTracker } from "../daemon/status.js";
+import { type StatusServer, startStatusServer } from "../daemon/status-server.js";
 import { wallClock } from "../model/clock.js";
+import { ConfigError } from "../model/errors.js";
+import type { PoolPolicy } from "../model/policy.js";
 import { seededRandom } from "../random.js";
+import { reloadBackends } from "../reload.js";
 import { loadOrExit } from "./load.js";
 
 export interface RunOptions {
@@ -13,6 +24,8 @@ export interface RunOptions {
   once: boolean;
   logFormat?: LogSettings["format"];
   logLevel?: LogSettings["level"];
+  /** Refuse to start while another live daemon holds this file. */
+  pidfile?: string;
 }
 
 export async function runCommand(options: RunOptions): Promise<number> {
@@ -29,17 +42,57 @@ export async function runCommand(options: RunOptions): Promise<number> {
     { config: config.dir, clouds: policy.clouds.map((c) => c.name), dryRun: options.dryRun },
     `condor-autoscaler starting for pool ${policy.pool} with clouds ${policy.clouds.map((c) => c.name).join(", ")}${mode}${simulated ? "; simulated pool and clouds" : ""}`,
   );
+  let pidfile: Pidfile | undefined;
+  if (options.pidfile !== undefined) {
+    try {
+      pidfile = await acquirePidfile(options.pidfile, policy.pool);
+    } catch (error) {
+      if (!(error instanceof PidfileError)) throw error;
+      log.fatal({ holder: error.holder }, error.message);
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    if (pidfile.replaced !== undefined)
+      log.warn(
+        { pidfile: options.pidfile },
+        `replaced a stale pidfile (${pidfile.replaced.reason})`,
+      );
+  }
+  try {
+    return await runDaemon(options, config, log, policy);
+  } finally {
+    await pidfile?.release();
+    await closeLog(log);
+  }
+}
+
+async function runDaemon(
+  options: RunOptions,
+  config: AutoscalerConfig,
+  log: Logger,
+  policy: PoolPolicy,
+): Promise<number> {
+  const simulated = config.global.condor.kind === "simulated";
   const backends = createBackends(config, log, { readOnly: options.dryRun });
+  const metrics = new Metrics();
+  const status = new StatusTracker({
+    pool: policy.pool,
+    tickInterval: config.global.tickInterval,
+    tickDeadline: config.global.tickDeadline,
+    clock: backends.clock,
+  });
   const floor = policy.clouds.reduce((sum, cloud) => sum + cloud.minWorkers, 0);
   const daemon = new Daemon({
     policy,
     tickInterval: config.global.tickInterval,
+    tickDeadline: config.global.tickDeadline,
     sources: backends,
     clock: backends.clock,
     log,
     dryRun: options.dryRun,
     random: seededRandom(Date.now() & 0xffffffff),
     stampClock: backends.clock !== wallClock,
+    observers: [metrics, status],
     ...(backends.workloadDone === undefined
       ? {}
       : {
@@ -54,6 +107,22 @@ export async function runCommand(options: RunOptions): Promise<number> {
     await daemon.tick();
     return 0;
   }
+  // A daemon that cannot serve /healthz and /metrics would be blind to its operators: fatal.
+  let server: StatusServer;
+  try {
+    server = await startStatusServer({
+      ...config.global.status,
+      metrics,
+      status: () => status.document(),
+      health: () => status.health(),
+      log: log.child({ component: "status" }),
+    });
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    log.fatal(`status endpoint: ${why}`);
+    process.stderr.write(`status endpoint: ${why}\n`);
+    return 1;
+  }
   let signalled = false;
   const stop = (signal: string) => {
     signalled = true;
@@ -62,7 +131,53 @@ export async function runCommand(options: RunOptions): Promise<number> {
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
+  // SIGHUP (systemctl reload): a valid directory takes effect at the next tick; an invalid one
+  // is rejected with its file:line problems and the running configuration stays.
+  let running = { config, backends };
+  let reloading = Promise.resolve();
+  const reload = async () => {
+    log.info({ signal: "SIGHUP", config: options.config }, `SIGHUP: reloading ${options.config}`);
+    let next: AutoscalerConfig;
+    try {
+      next = await loadConfig(options.config);
+    } catch (error) {
+      const problems = error instanceof ConfigError ? error.problems : [];
+      log.error(
+        { problems },
+        `reload rejected, the running configuration stays: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return;
+    }
+    let nextBackends: Backends;
+    try {
+      nextBackends = reloadBackends(running, next, log, { readOnly: options.dryRun });
+    } catch (error) {
+      log.error(
+        `reload rejected, the running configuration stays: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return;
+    }
+    running = { config: next, backends: nextBackends };
+    status.retime(next.global.tickInterval, next.global.tickDeadline);
+    daemon.reload({
+      policy: poolPolicy(next),
+      sources: nextBackends,
+      tickInterval: next.global.tickInterval,
+      tickDeadline: next.global.tickDeadline,
+    });
+    log.info(
+      { clouds: next.clouds.map((c) => c.name) },
+      "reload accepted: it takes effect at the next tick (logging and status settings need a restart)",
+    );
+  };
+  const onHangup = () => {
+    reloading = reloading.then(reload);
+  };
+  process.on("SIGHUP", onHangup);
   await daemon.run();
+  process.off("SIGHUP", onHangup);
+  await reloading;
+  await server.close();
   const at =
     backends.clock === wallClock ? {} : { at: new Date(backends.clock.now() * 1000).toISOString() };
   log.info(

@@ -8,6 +8,12 @@
 /** Seconds between ticks: HTCondor's own negotiation cycle is 60 s, so half of it reacts in time. */
 export const DEFAULT_TICK_INTERVAL = 30;
 /**
+ * A tick still running after this long (real time) is abandoned: what it has not done yet is
+ * skipped, so a hung cloud or schedd never makes the daemon act on a stale observation. Longer
+ * than the HTCondor timeout with its retries plus one provider call's timeout.
+ */
+export const DEFAULT_TICK_DEADLINE = 300;
+/**
  * An idle job counts as demand only after waiting this long, so a job that the negotiator is about
  * to match to an existing slot does not boot a VM (elastiq's persistence window, 60 s).
  */
@@ -122,3 +128,17 @@ export const DOCKER_SURVEY_REUSE = 2;
 export const DOCKER_NAME_ATTEMPTS = 3;
 /** Per-container directories (user_data, joboutputs) on the head node, shared with local hosts. */
 export const DEFAULT_DOCKER_WORK_DIR = "/var/lib/condor-autoscaler/docker";
+
+// ---- Status and metrics ----
+
+/**
+ * /healthz fails once the last complete tick is older than this many tick intervals plus the tick
+ * deadline; a daemon that has completed no tick yet is given as long from its start.
+ */
+export const HEALTH_STALE_TICKS = 3;
+/** `condor-autoscaler status` gives up on a daemon that has not answered within this time. */
+export const STATUS_REQUEST_TIMEOUT = 5;
+/** Buckets (seconds) of the tick duration histogram: from a quick tick to one held up by timeouts. */
+export const TICK_DURATION_BUCKETS: readonly number[] = [
+  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+];

@@ -66,6 +66,9 @@ export const globalSchema = z
       description: "Pool name; tags every resource this daemon owns",
     }),
     tickInterval: positiveDuration.default(d.DEFAULT_TICK_INTERVAL),
+    tickDeadline: positiveDuration.default(d.DEFAULT_TICK_DEADLINE).meta({
+      description: "A tick running longer is abandoned: its remaining steps are skipped",
+    }),
     persistence: duration.default(d.DEFAULT_PERSISTENCE).meta({
       description: "An idle job counts as demand only after waiting this long",
     }),

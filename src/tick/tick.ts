@@ -21,6 +21,16 @@ export interface TickInput extends Sources {
   concurrency: number;
   random: Random;
   log: Logger;
+  /** Says when the tick has overrun its deadline: the steps not yet begun are then skipped. */
+  overdue?: () => boolean;
+}
+
+/** A tick abandoned at its deadline, before `step`. */
+export class TickOverrun extends Error {
+  override readonly name = "TickOverrun";
+  constructor(readonly step: string) {
+    super(`deadline passed before ${step}: abandoned`);
+  }
 }
 
 export interface TickResult {
@@ -51,11 +61,14 @@ export async function runTick(input: TickInput): Promise<TickResult> {
     log.warn({ gap }, `observation gap in ${gap.cloud ?? gap.source}: ${gap.message}`);
   // What the clouds took back (spot reclaimed, no valid host) counts before this tick's plan.
   const observed = rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random);
+  if (input.overdue?.()) throw new TickOverrun("planning");
   const decided = plan(snapshot, policy, observed, now);
   for (const note of decided.notes) log.info({ note }, note);
   const actions = input.dryRun
     ? decided.actions
     : await spareClaimed(decided.actions, snapshot, input.condor, log);
+  // Never act on an observation older than the deadline.
+  if (input.overdue?.()) throw new TickOverrun("acting");
   const outcomes = await act(actions, input.providers, input, log);
   if (!input.dryRun) await withdrawTerminated(outcomes, snapshot, input.condor, log);
 

@@ -178,7 +178,12 @@ test("a tick that throws is logged and the next tick runs", async (t) => {
 });
 
 test("SIGTERM stops the running daemon after the current tick, exit code 0", async (t) => {
-  const child = startCli(["run", "--config", DEMO, "--log-format", "json"]);
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-demo-"));
+  await cp(DEMO, dir, { recursive: true });
+  // Tests run side by side: any free port for the status endpoint.
+  const global = join(dir, "autoscaler.yaml");
+  await writeFile(global, (await readFile(global, "utf8")).replace("port: 9464", "port: 0"));
+  const child = startCli(["run", "--config", dir, "--log-format", "json"]);
   let stdout = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     stdout += chunk.toString();
@@ -199,6 +204,7 @@ test("the demo, sped up, shows jobs arrive, workers launched, jobs run, idle wor
     global,
     (await readFile(global, "utf8"))
       .replace("clockSpeed: 30", "clockSpeed: 300")
+      .replace("port: 9464", "port: 0")
       .replace("tickInterval: 30s", "tickInterval: 60s"),
   );
   const child = startCli(["run", "--config", dir, "--log-format", "json"]);

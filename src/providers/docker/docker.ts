@@ -5,7 +5,7 @@
  * path (a local socket always does).
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { z } from "zod";
@@ -260,7 +260,34 @@ export class DockerProvider implements Provider {
       );
       instances.push(...seen);
     }
+    if (failed.length === 0) await this.sweepDirectories(instances);
     return instances;
+  }
+
+  /**
+   * Removes per-container directories of ours without a container on any host: left behind by a
+   * daemon killed between making the directory and creating the container. Only when every host
+   * answered (a silent host may hold the container); launches never run during a list.
+   */
+  private async sweepDirectories(instances: readonly Instance[]): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.settings.workDir);
+    } catch {
+      return; // no workDir yet: nothing launched
+    }
+    const listed = new Set(instances.map((instance) => instance.id));
+    const orphans = entries.filter(
+      (entry) => entry.startsWith(this.namePrefix) && !listed.has(entry),
+    );
+    for (const orphan of orphans) {
+      if (this.context.readOnly) {
+        this.context.log.info(`would remove ${orphan}'s directory: no such container`);
+        continue;
+      }
+      await rm(this.containerDir(orphan), { recursive: true, force: true });
+      this.context.log.info(`removed ${orphan}'s directory: no such container on any host`);
+    }
   }
 
   private async instanceOf(host: DockerEndpoint, container: ContainerSummary): Promise<Instance> {

@@ -96,6 +96,11 @@ export const DEFAULT_SIM_JOIN_DELAY = 30;
 export const DEFAULT_SIM_NEGOTIATION_INTERVAL = 60;
 /** How much faster than real time the embedded demo runs. */
 export const DEFAULT_DEMO_CLOCK_SPEED = 30;
+/**
+ * A simulation stops this long after the trace's last submission even if jobs are left (a policy
+ * that never serves them would otherwise run forever); they count as never started.
+ */
+export const SIM_HORIZON_AFTER_TRACE = 30 * 86400;
 /** Retry-After of a simulated throttling answer when the scenario does not give one. */
 export const DEFAULT_SIM_RETRY_AFTER = 30;
 
@@ -142,3 +147,29 @@ export const STATUS_REQUEST_TIMEOUT = 5;
 export const TICK_DURATION_BUCKETS: readonly number[] = [
   0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 ];
+
+// ---- Simulator baselines ----
+// elastiq (https://github.com/dberzano/elastiq), the classic baseline, with the defaults built
+// into its daemon (pylib/elastiq/__init__.py, `cf['elastiq']`, releases 0.9.x to 1.0.1). Its
+// sample file elastiq/etc/elastiq.conf.example sets a threshold of 10 jobs and 100 s instead.
+// Its quota (min_vms 0, max_vms 3) is not copied: the baseline takes each cloud's minWorkers and
+// maxWorkers, as our planner does.
+
+/** elastiq's n_jobs_per_vm: how many waiting jobs one new VM is expected to take. */
+export const ELASTIQ_JOBS_PER_VM = 4;
+/** elastiq's waiting_jobs_threshold: VMs are asked for only when more jobs than this wait. */
+export const ELASTIQ_WAITING_JOBS_THRESHOLD = 0;
+/** elastiq's waiting_jobs_time_s: how long the queue must stay above the threshold. */
+export const ELASTIQ_WAITING_JOBS_TIME = 40;
+/**
+ * elastiq's estimated_vm_deploy_time_s: a new VM counts as capacity on its way for this long, and
+ * one that has not joined the pool by then is terminated.
+ */
+export const ELASTIQ_DEPLOY_TIME = 600;
+/** elastiq's idle_for_time_s: a VM running no job for longer is shut down. */
+export const ELASTIQ_IDLE_TIME = 3600;
+/**
+ * Seed of the baseline's own random numbers (elastiq shuffles the idle VMs it shuts down) when
+ * the caller passes none, so that two runs of one trace decide alike.
+ */
+export const BASELINE_DEFAULT_SEED = 1;

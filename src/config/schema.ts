@@ -106,7 +106,7 @@ const injectedFailure = z.strictObject({
   scope: z.string().min(1).optional().meta({ description: "e.g. zone=a: fail only that scope" }),
 });
 
-const simulatedProvider = z
+export const simulatedProviderSchema = z
   .strictObject({
     kind: z.literal("simulated"),
     bootDelay: duration.default(d.DEFAULT_SIM_BOOT_DELAY),
@@ -123,6 +123,10 @@ const simulatedProvider = z
       description: "false: the quota is only discovered by hitting it (a competitive cloud)",
     }),
     failures: z.array(injectedFailure).default([]),
+    preemptionRate: z.number().nonnegative().default(0).meta({
+      description:
+        "Spot-style reclaims: the chance per running instance-hour that the cloud takes it back",
+    }),
     existing: z
       .array(
         z.strictObject({
@@ -188,7 +192,7 @@ const ec2Provider = z
 export const cloudSchema = z
   .strictObject({
     provider: z.discriminatedUnion("kind", [
-      simulatedProvider,
+      simulatedProviderSchema,
       ec2Provider,
       openstackProviderSchema,
       dockerProviderSchema,
@@ -249,7 +253,7 @@ export const cloudSchema = z
 
 export type GlobalSettings = z.output<typeof globalSchema>;
 export type CloudSettings = z.output<typeof cloudSchema>;
-export type SimulatedProviderSettings = z.output<typeof simulatedProvider>;
+export type SimulatedProviderSettings = z.output<typeof simulatedProviderSchema>;
 export type SimulatedCondorSettings = z.output<typeof simulatedCondor>;
 export type HTCondorSettings = z.output<typeof htcondor>;
 export type Ec2ProviderSettings = z.output<typeof ec2Provider>;

@@ -39,10 +39,14 @@ export class SimulatedCloud implements Provider {
   private readonly instances = new Map<string, SimulatedInstance>();
   private readonly startedAt: number;
   private serial = 0;
+  /** Instances the cloud took back, reported once by the next list(). */
+  private reclaimed: Instance[] = [];
+  private reclaimCheckedAt: number;
 
   constructor(private readonly options: SimulatedCloudOptions) {
     this.cloud = options.cloud;
     this.startedAt = options.clock.now();
+    this.reclaimCheckedAt = this.startedAt;
     for (const existing of options.settings.existing) {
       const launchedAt = this.startedAt - existing.age;
       this.instances.set(existing.id, {
@@ -63,19 +67,49 @@ export class SimulatedCloud implements Provider {
     return [...this.instances.values()];
   }
 
+  /** Spot-style reclaims since the last check, at `preemptionRate` per running instance-hour. */
+  private reclaim(now: number): void {
+    const rate = this.options.settings.preemptionRate;
+    const elapsed = now - this.reclaimCheckedAt;
+    this.reclaimCheckedAt = now;
+    if (rate <= 0 || elapsed <= 0) return;
+    const chance = 1 - Math.exp((-rate * elapsed) / 3600);
+    for (const instance of [...this.instances.values()]) {
+      if (now < instance.runningAt || this.options.random() >= chance) continue;
+      this.instances.delete(instance.id);
+      this.reclaimed.push({
+        id: instance.id,
+        cloud: instance.cloud,
+        name: instance.name,
+        status: "gone",
+        launchedAt: instance.launchedAt,
+        hostname: instance.name,
+        fault: { message: "simulated spot instance reclaimed by the cloud", kind: "capacity" },
+      });
+    }
+  }
+
   async list(): Promise<Instance[]> {
     this.failIfInjected("list", []);
     const now = this.options.clock.now();
-    return this.fleet().map((instance) => ({
-      id: instance.id,
-      cloud: instance.cloud,
-      name: instance.name,
-      status: now < instance.runningAt ? "booting" : "running",
-      launchedAt: instance.launchedAt,
-      ...(instance.address === "" ? {} : { address: instance.address }),
-      hostname: instance.name,
-      image: "simulated-cernvm",
-    }));
+    this.reclaim(now);
+    const reclaimed = this.reclaimed;
+    this.reclaimed = [];
+    return [
+      ...reclaimed,
+      ...this.fleet().map(
+        (instance): Instance => ({
+          id: instance.id,
+          cloud: instance.cloud,
+          name: instance.name,
+          status: now < instance.runningAt ? "booting" : "running",
+          launchedAt: instance.launchedAt,
+          ...(instance.address === "" ? {} : { address: instance.address }),
+          hostname: instance.name,
+          image: "simulated-cernvm",
+        }),
+      ),
+    ];
   }
 
   async launch(request: LaunchRequest): Promise<LaunchResult> {

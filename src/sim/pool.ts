@@ -21,10 +21,67 @@ export interface Fleet {
 
 interface SimJob extends JobSpec {
   id: string;
+  /** Position in submission order: negotiation takes idle jobs oldest first. */
+  index: number;
   state: "future" | "idle" | "running" | "done";
   idleSince: number;
   endsAt: number;
+  startedAt?: number;
+  finishedAt?: number;
   machine?: SimMachine;
+}
+
+/** Running jobs by end time; entries of jobs evicted since are skipped when they surface. */
+class Completions {
+  private readonly heap: Array<{ at: number; job: SimJob }> = [];
+
+  push(job: SimJob): void {
+    const heap = this.heap;
+    heap.push({ at: job.endsAt, job });
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const above = heap[parent];
+      const here = heap[i];
+      if (above === undefined || here === undefined || above.at <= here.at) break;
+      heap[parent] = here;
+      heap[i] = above;
+      i = parent;
+    }
+  }
+
+  /** The earliest end of a job still running, dropping stale entries. */
+  peek(): { at: number; job: SimJob } | undefined {
+    for (;;) {
+      const top = this.heap[0];
+      if (top === undefined) return undefined;
+      if (top.job.state === "running" && top.job.endsAt === top.at) return top;
+      this.pop();
+    }
+  }
+
+  pop(): void {
+    const heap = this.heap;
+    const last = heap.pop();
+    if (last === undefined || heap.length === 0) return;
+    heap[0] = last;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if ((heap[left]?.at ?? Number.POSITIVE_INFINITY) < (heap[smallest]?.at ?? 0)) smallest = left;
+      if ((heap[right]?.at ?? Number.POSITIVE_INFINITY) < (heap[smallest]?.at ?? 0))
+        smallest = right;
+      if (smallest === i) return;
+      const a = heap[i];
+      const b = heap[smallest];
+      if (a === undefined || b === undefined) return;
+      heap[i] = b;
+      heap[smallest] = a;
+      i = smallest;
+    }
+  }
 }
 
 interface SimMachine {
@@ -61,6 +118,9 @@ export interface PoolCounts {
 
 export class SimulatedPool implements CondorPool {
   private readonly jobs: SimJob[];
+  private readonly idle = new Set<SimJob>();
+  private readonly completions = new Completions();
+  private readonly stateCounts = { future: 0, idle: 0, running: 0, done: 0 };
   private readonly machinesById = new Map<string, SimMachine>();
   private readonly startedAt: number;
   private playedTo: number;
@@ -76,18 +136,20 @@ export class SimulatedPool implements CondorPool {
       .map((spec, index) => ({
         ...spec,
         id: `1.${index}`,
+        index,
         state: "future",
         idleSince: this.startedAt + spec.submitAt,
         endsAt: Number.POSITIVE_INFINITY,
       }));
+    this.stateCounts.future = this.jobs.length;
     this.submitDue(this.startedAt);
   }
 
   async idleJobs(selectors: readonly JobSelector[]): Promise<IdleJob[]> {
     this.advance();
     const clouds = selectors.map((selector) => selector.cloud);
-    return this.jobs
-      .filter((job) => job.state === "idle")
+    return [...this.idle]
+      .sort((a, b) => a.index - b.index)
       .map((job) => ({
         id: job.id,
         idleSince: job.idleSince,
@@ -116,21 +178,68 @@ export class SimulatedPool implements CondorPool {
 
   counts(): PoolCounts {
     this.advance();
-    const counts: PoolCounts = {
-      future: 0,
-      idle: 0,
-      running: 0,
-      done: 0,
-      machines: this.machinesById.size,
-    };
-    for (const job of this.jobs) counts[job.state] += 1;
-    return counts;
+    return { ...this.stateCounts, machines: this.machinesById.size };
   }
 
   /** Every job of the workload has run to the end. */
   finished(): boolean {
     const counts = this.counts();
     return counts.future + counts.idle + counts.running === 0;
+  }
+
+  /**
+   * When the pool next changes by itself (a submission, a completion, a worker joining, or a
+   * negotiation cycle while jobs wait), as the clock reads; infinity when never.
+   */
+  nextEventAt(): number {
+    this.advance();
+    return Math.min(
+      this.nextCompletion(),
+      this.nextJoin(),
+      this.nextSubmitAt(),
+      this.couldMatch() ? this.nextNegotiation : Number.POSITIVE_INFINITY,
+    );
+  }
+
+  /** Whether each joined worker (by instance id) runs a job now. */
+  activity(): Map<string, "busy" | "idle"> {
+    this.advance();
+    const activity = new Map<string, "busy" | "idle">();
+    for (const [id, machine] of this.machinesById)
+      activity.set(id, machine.running.size > 0 ? "busy" : "idle");
+    return activity;
+  }
+
+  /** Some idle job fits the free room of some machine: the next negotiation would start it. */
+  private couldMatch(): boolean {
+    if (this.idle.size === 0) return false;
+    for (const machine of this.machinesById.values()) {
+      const free = machine.free;
+      for (const job of this.idle)
+        if (free.cpus >= job.cpus && free.memoryMb >= job.memoryMb && free.gpus >= job.gpus)
+          return true;
+    }
+    return false;
+  }
+
+  /** Every job's fate so far, in seconds from the start of the run, in submission order. */
+  outcomes(): Array<{ submitAt: number; startedAt?: number; finishedAt?: number; cpus: number }> {
+    this.advance();
+    const from = this.startedAt;
+    return this.jobs.map((job) => ({
+      submitAt: job.submitAt,
+      ...(job.startedAt === undefined ? {} : { startedAt: job.startedAt - from }),
+      ...(job.finishedAt === undefined ? {} : { finishedAt: job.finishedAt - from }),
+      cpus: job.cpus,
+    }));
+  }
+
+  private setState(job: SimJob, state: SimJob["state"]): void {
+    this.stateCounts[job.state] -= 1;
+    this.stateCounts[state] += 1;
+    if (job.state === "idle") this.idle.delete(job);
+    if (state === "idle") this.idle.add(job);
+    job.state = state;
   }
 
   /** Plays every event up to the clock's now, in time order. */
@@ -167,11 +276,7 @@ export class SimulatedPool implements CondorPool {
   }
 
   private nextCompletion(): number {
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const machine of this.machinesById.values()) {
-      for (const job of machine.running) earliest = Math.min(earliest, job.endsAt);
-    }
-    return earliest;
+    return this.completions.peek()?.at ?? Number.POSITIVE_INFINITY;
   }
 
   private pendingJoins(): SimulatedInstance[] {
@@ -195,7 +300,7 @@ export class SimulatedPool implements CondorPool {
       job = this.jobs[this.nextSubmission]
     ) {
       if (this.startedAt + job.submitAt > at) break;
-      job.state = "idle";
+      this.setState(job, "idle");
       this.nextSubmission += 1;
       submitted += 1;
     }
@@ -204,13 +309,14 @@ export class SimulatedPool implements CondorPool {
 
   private finishDue(at: number): void {
     let finished = 0;
-    for (const machine of this.machinesById.values()) {
-      for (const job of machine.running) {
-        if (job.endsAt > at) continue;
-        this.release(machine, job, at);
-        job.state = "done";
-        finished += 1;
-      }
+    for (let next = this.completions.peek(); next !== undefined && next.at <= at; ) {
+      const { job } = next;
+      this.completions.pop();
+      if (job.machine !== undefined) this.release(job.machine, job, next.at);
+      job.finishedAt = next.at;
+      this.setState(job, "done");
+      finished += 1;
+      next = this.completions.peek();
     }
     if (finished > 0) this.emit({ kind: "finished", at, jobs: finished });
   }
@@ -241,8 +347,9 @@ export class SimulatedPool implements CondorPool {
       const evicted = [...machine.running];
       for (const job of evicted) {
         this.release(machine, job, now);
-        job.state = "idle";
+        this.setState(job, "idle");
         job.idleSince = now;
+        delete job.startedAt;
       }
       this.machinesById.delete(id);
       this.emit({ kind: "left", at: now, machine: machine.instance.name, evicted: evicted.length });
@@ -264,8 +371,9 @@ export class SimulatedPool implements CondorPool {
     const machines = [...this.machinesById.values()];
     let started = 0;
     let idle = 0;
-    for (const job of this.jobs) {
-      if (job.state !== "idle") continue;
+    if (machines.length === 0) return;
+    const waiting = [...this.idle].sort((a, b) => a.index - b.index);
+    for (const job of waiting) {
       const machine = machines.find(
         (m) =>
           m.free.cpus >= job.cpus && m.free.memoryMb >= job.memoryMb && m.free.gpus >= job.gpus,
@@ -278,9 +386,11 @@ export class SimulatedPool implements CondorPool {
       machine.free.memoryMb -= job.memoryMb;
       machine.free.gpus -= job.gpus;
       machine.running.add(job);
-      job.state = "running";
+      this.setState(job, "running");
       job.machine = machine;
       job.endsAt = at + job.runtime;
+      job.startedAt = at;
+      this.completions.push(job);
       started += 1;
     }
     if (started > 0) this.emit({ kind: "negotiated", at, started, idle });

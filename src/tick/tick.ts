@@ -21,6 +21,11 @@ export interface TickInput extends Sources {
   concurrency: number;
   random: Random;
   log: Logger;
+  /**
+   * Decides the actions; default: the policy's planner. The simulator passes its baselines
+   * (elastiq-classic, a static pool) to compare them on the same tick path.
+   */
+  planner?: Planner;
   /** Says when the tick has overrun its deadline: the steps not yet begun are then skipped. */
   overdue?: () => boolean;
 }
@@ -32,6 +37,9 @@ export class TickOverrun extends Error {
     super(`deadline passed before ${step}: abandoned`);
   }
 }
+
+/** What plan() is: a pure function of the observation, the policy and the memory. */
+export type Planner = (snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now: number) => Plan;
 
 export interface TickResult {
   snapshot: Snapshot;
@@ -62,7 +70,7 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   // What the clouds took back (spot reclaimed, no valid host) counts before this tick's plan.
   const observed = rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random);
   if (input.overdue?.()) throw new TickOverrun("planning");
-  const decided = plan(snapshot, policy, observed, now);
+  const decided = (input.planner ?? plan)(snapshot, policy, observed, now);
   for (const note of decided.notes) log.info({ note }, note);
   const actions = input.dryRun
     ? decided.actions

@@ -1,0 +1,399 @@
+/** The simulator's report: summaries, the table, the JSON, the plot and the progress bar. */
+import { Writable } from "node:stream";
+import test from "ava";
+import {
+  downsample,
+  formatTable,
+  formatWait,
+  nearestRank,
+  type PolicyReport,
+  ProgressBar,
+  plotSvg,
+  summarise,
+  toJson,
+} from "../../src/sim/report.js";
+import type { SimRun, TickSample } from "../../src/sim/run.js";
+
+type Workers = TickSample["workers"];
+
+function workers(counts: Partial<Workers> = {}): Workers {
+  return { booting: 0, stuck: 0, idle: 0, busy: 0, failed: 0, ...counts };
+}
+
+function sample(at: number, counts: Partial<Workers>, more: Partial<TickSample> = {}): TickSample {
+  return { at, idleJobs: 0, runningJobs: 0, workers: workers(counts), costPerHour: 0, ...more };
+}
+
+function run(overrides: Partial<SimRun> = {}): SimRun {
+  return {
+    name: "policy",
+    endedAt: 0,
+    samples: [],
+    jobs: [],
+    launches: 0,
+    terminations: 0,
+    errors: {},
+    ...overrides,
+  };
+}
+
+/**
+ * One worker boots for 240 s, idles 60 s, runs the job 600 s, idles; at 1200 a second worker is
+ * stuck, at 1500 a third has failed; the run ends at 1800. Each worker costs 0.36 an hour.
+ */
+const HAND_RUN = run({
+  name: "hand",
+  endedAt: 1800,
+  samples: [
+    sample(0, { booting: 1 }, { idleJobs: 1, costPerHour: 0.36 }),
+    sample(240, { idle: 1 }, { idleJobs: 1, costPerHour: 0.36 }),
+    sample(300, { busy: 1 }, { runningJobs: 1, costPerHour: 0.36 }),
+    sample(900, { idle: 1 }, { costPerHour: 0.36 }),
+    sample(1200, { idle: 1, stuck: 1 }, { idleJobs: 1, costPerHour: 0.72 }),
+    sample(1500, { idle: 1, stuck: 1, failed: 1 }, { idleJobs: 1, costPerHour: 1.08 }),
+  ],
+  jobs: [
+    { submitAt: 0, startedAt: 300, finishedAt: 900, cpus: 1 },
+    { submitAt: 1200, cpus: 1 },
+  ],
+  launches: 3,
+  terminations: 1,
+  errors: { quota: 2, throttled: 0, transient: 5 },
+});
+
+test("summarise counts each sample's workers until the next sample and the last until the end", (t) => {
+  const report = summarise(HAND_RUN);
+  // booting: 240 s + stuck 300 s + 300 s = 840 s; idle: 60 + 300 + 300 + 300 = 960 s;
+  // busy: 600 s; total: 240 + 60 + 600 + 300 + 2·300 + 3·300 = 2700 s.
+  t.deepEqual(report.workerHours, { total: 0.75, busy: 0.167, idle: 0.267, booting: 0.233 });
+  // 0.36 · 1200/3600 + 0.72 · 300/3600 + 1.08 · 300/3600
+  t.is(report.cost, 0.27);
+  t.is(report.peakWorkers, 3);
+});
+
+test("summarise measures waits from submission to start and counts jobs that never started apart", (t) => {
+  const report = summarise(HAND_RUN);
+  t.is(report.jobs, 2);
+  t.is(report.unstarted, 1);
+  t.deepEqual(report.wait, { p50: 300, p95: 300, p99: 300, max: 300 });
+});
+
+test("summarise copies launches and terminations and keeps only the error kinds that occurred", (t) => {
+  const report = summarise(HAND_RUN);
+  t.is(report.launches, 3);
+  t.is(report.terminations, 1);
+  t.deepEqual(report.errors, { quota: 2, transient: 5 });
+});
+
+test("waits have no percentiles when no job started", (t) => {
+  const report = summarise(run({ jobs: [{ submitAt: 0, cpus: 1 }] }));
+  t.deepEqual(report.wait, { p50: null, p95: null, p99: null, max: null });
+  t.is(report.unstarted, 1);
+});
+
+test("a run without samples has no worker-hours, cost or workers", (t) => {
+  const report = summarise(run({ endedAt: 3600 }));
+  t.deepEqual(report.workerHours, { total: 0, busy: 0, idle: 0, booting: 0 });
+  t.is(report.cost, 0);
+  t.is(report.peakWorkers, 0);
+});
+
+test("percentiles of 100 waits are nearest-rank on the sorted waits", (t) => {
+  // Waits 1..100 s, submitted out of order.
+  const jobs = Array.from({ length: 100 }, (_, index) => {
+    const wait = ((index * 37) % 100) + 1;
+    return { submitAt: index * 10, startedAt: index * 10 + wait, cpus: 1 };
+  });
+  const report = summarise(run({ jobs }));
+  t.deepEqual(report.wait, { p50: 50, p95: 95, p99: 99, max: 100 });
+});
+
+test("nearest rank rounds the rank up", (t) => {
+  t.is(nearestRank([10, 20, 30], 50), 20);
+  t.is(nearestRank([10, 20, 30], 95), 30);
+  t.is(nearestRank([10, 20, 30], 1), 10);
+  t.is(nearestRank([], 50), null);
+});
+
+test("hours and cost are rounded to three decimals", (t) => {
+  const report = summarise(
+    run({ endedAt: 1, samples: [sample(0, { busy: 1 }, { costPerHour: 1 })] }),
+  );
+  t.is(report.workerHours.busy, 0);
+  t.is(summarise(run({ endedAt: 2, samples: [sample(0, { busy: 1 })] })).workerHours.busy, 0.001);
+  t.is(report.cost, 0);
+});
+
+test("waits are written to two units at most", (t) => {
+  t.is(formatWait(45), "45s");
+  t.is(formatWait(90), "1m30s");
+  t.is(formatWait(7500), "2h5m");
+  t.is(formatWait(7507), "2h5m");
+  t.is(formatWait(3600), "1h");
+  t.is(formatWait(90061), "1d1h");
+  t.is(formatWait(0), "0s");
+  t.is(formatWait(null), "-");
+});
+
+function report(overrides: Partial<PolicyReport>): PolicyReport {
+  return { ...summarise(run()), ...overrides };
+}
+
+test("the table has a column per policy and a row per measure, aligned", (t) => {
+  const table = formatTable([
+    summarise(HAND_RUN),
+    report({ name: "static:10", errors: { capacity: 1 }, peakWorkers: 10 }),
+  ]);
+  const lines = table.split("\n");
+  t.regex(lines[0] ?? "", /^\s+hand\s+static:10$/);
+  t.regex(lines[1] ?? "", /^-+( +-+){2}$/);
+  for (const label of [
+    "jobs",
+    "unstarted",
+    "wait p50",
+    "wait p95",
+    "wait p99",
+    "wait max",
+    "worker-hours total",
+    "worker-hours busy",
+    "worker-hours idle",
+    "worker-hours booting",
+    "cost",
+    "launches",
+    "terminations",
+    "peak workers",
+  ]) {
+    t.true(
+      lines.some((line) => line.startsWith(`${label} `)),
+      label,
+    );
+  }
+  t.regex(table, /^wait p50\s+5m\s+-$/m);
+  t.regex(table, /^worker-hours total\s+0\.75\s+0\.00$/m);
+  t.regex(table, /^cost\s+0\.27\s+0\.00$/m);
+  t.regex(table, /^peak workers\s+3\s+10$/m);
+  // Every line is as wide as the others: the columns line up.
+  t.is(new Set(lines.map((line) => line.length)).size, 1);
+  t.true(/^[\x20-\x7e\n]*$/.test(table), "plain ASCII");
+});
+
+test("the table has one error row per kind that occurs in any report", (t) => {
+  const table = formatTable([
+    summarise(HAND_RUN),
+    report({ name: "other", errors: { capacity: 1 } }),
+  ]);
+  t.regex(table, /^errors quota\s+2\s+0$/m);
+  t.regex(table, /^errors capacity\s+0\s+1$/m);
+  t.regex(table, /^errors transient\s+5\s+0$/m);
+  t.notRegex(table, /errors throttled/);
+  t.notRegex(table, /errors auth/);
+});
+
+test("the table has a single errors row of zeros when no report has errors", (t) => {
+  const table = formatTable([report({ name: "a" }), report({ name: "b" })]);
+  t.regex(table, /^errors\s+0\s+0$/m);
+});
+
+test("the JSON holds the policies in the fixed shape", (t) => {
+  const reports = [summarise(HAND_RUN), summarise(run({ name: "static:2" }))];
+  const parsed: unknown = JSON.parse(toJson(reports));
+  t.deepEqual(Object.keys(parsed as object), ["policies"]);
+  const { policies } = parsed as { policies: Array<Record<string, unknown>> };
+  t.is(policies.length, 2);
+  const [first] = policies;
+  t.deepEqual(Object.keys(first ?? {}), [
+    "name",
+    "jobs",
+    "unstarted",
+    "wait",
+    "workerHours",
+    "cost",
+    "launches",
+    "terminations",
+    "errors",
+    "peakWorkers",
+  ]);
+  t.deepEqual(Object.keys(first?.wait as object), ["p50", "p95", "p99", "max"]);
+  t.deepEqual(Object.keys(first?.workerHours as object), ["total", "busy", "idle", "booting"]);
+  t.deepEqual(first, JSON.parse(JSON.stringify(reports[0])));
+  t.deepEqual(first?.errors, { quota: 2, transient: 5 });
+  t.is(policies[1]?.name, "static:2");
+});
+
+/**
+ * A small XML well-formedness check: one root element, tags nest and close in order, attribute
+ * values are quoted, and `&` only starts an entity. Returns what is wrong, or undefined.
+ */
+function xmlProblem(xml: string): string | undefined {
+  const body = xml.replace(/^<\?xml [^?]*\?>/, "");
+  const tag = /<(\/?)([A-Za-z_][\w:.-]*)((?:\s+[A-Za-z_][\w:.-]*="[^"<]*")*)\s*(\/?)>/y;
+  const badAmpersand = /&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)/;
+  const stack: string[] = [];
+  let roots = 0;
+  let at = 0;
+  while (at < body.length) {
+    const open = body.indexOf("<", at);
+    const text = body.slice(at, open === -1 ? undefined : open);
+    if (badAmpersand.test(text)) return `bare & near ${at}`;
+    if (stack.length === 0 && text.trim() !== "") return `text outside the root near ${at}`;
+    if (open === -1) break;
+    tag.lastIndex = open;
+    const match = tag.exec(body);
+    if (match === null) return `malformed tag near ${open}`;
+    const [whole, closing, name = "", attributes = "", selfClosing] = match;
+    if (badAmpersand.test(attributes)) return `bare & in an attribute near ${open}`;
+    if (closing === "/") {
+      if (stack.pop() !== name) return `</${name}> closes the wrong element near ${open}`;
+    } else {
+      if (stack.length === 0) roots += 1;
+      if (selfClosing !== "/") stack.push(name);
+    }
+    at = open + whole.length;
+  }
+  if (stack.length > 0) return `unclosed <${stack.at(-1)}>`;
+  if (roots !== 1) return `${roots} root elements`;
+  return undefined;
+}
+
+test("the XML check rejects what is not well-formed", (t) => {
+  t.is(xmlProblem("<a><b/></a>"), undefined);
+  t.truthy(xmlProblem("<a><b></a></b>"));
+  t.truthy(xmlProblem("<a>x & y</a>"));
+  t.truthy(xmlProblem("<a><b></a>"));
+  t.truthy(xmlProblem("<a/><b/>"));
+  t.truthy(xmlProblem('<a x="1"><a y=2></a></a>'));
+});
+
+test("the plot is well-formed SVG with one titled panel per run", (t) => {
+  const svg = plotSvg([HAND_RUN, run({ name: "static:2", endedAt: 1800 })], { title: "trace" });
+  t.is(xmlProblem(svg), undefined);
+  t.regex(svg, /<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  t.is(svg.match(/<g class="panel">/g)?.length, 2);
+  t.true(svg.includes(">hand</text>"));
+  t.true(svg.includes(">static:2</text>"));
+  t.true(svg.includes(">no samples</text>"), "the run without samples says so");
+  for (const legend of ["busy workers", "idle workers", "booting/stuck", "idle jobs"]) {
+    t.true(svg.includes(legend), legend);
+  }
+});
+
+test("the plot escapes policy names", (t) => {
+  const svg = plotSvg([run({ name: `a<b>&"c'`, endedAt: 60, samples: [sample(0, {})] })], {
+    title: "x < y",
+  });
+  t.is(xmlProblem(svg), undefined);
+  t.true(svg.includes("a&lt;b&gt;&amp;&quot;c&apos;"));
+  t.false(svg.includes("a<b>"));
+  t.true(svg.includes("x &lt; y"));
+});
+
+test("the time axis is labelled in days for a long run and in hours for a short one", (t) => {
+  const long = plotSvg([run({ endedAt: 90 * 86400, samples: [sample(0, { busy: 1 })] })]);
+  t.regex(long, />14d<\/text>/);
+  const short = plotSvg([run({ endedAt: 6 * 3600, samples: [sample(0, { busy: 1 })] })]);
+  t.regex(short, />1h<\/text>/);
+  t.notRegex(short, />\d+d<\/text>/);
+});
+
+/** A deterministic generator of numbers in [0, 1). */
+function lcg(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1664525 + 1013904223) % 4294967296;
+    return state / 4294967296;
+  };
+}
+
+test("the plot of 100k noisy samples stays small and keeps at most 2000 points per series", (t) => {
+  const random = lcg(42);
+  const samples = Array.from({ length: 100_000 }, (_, index) =>
+    sample(
+      index * 78,
+      {
+        booting: Math.floor(random() * 5),
+        stuck: Math.floor(random() * 2),
+        idle: Math.floor(random() * 20),
+        busy: Math.floor(random() * 100),
+        failed: Math.floor(random() * 2),
+      },
+      { idleJobs: Math.floor(random() * 5000) },
+    ),
+  );
+  const svg = plotSvg([run({ name: "noisy", endedAt: 100_000 * 78, samples })]);
+  t.is(xmlProblem(svg), undefined);
+  t.true(svg.length < 250_000, `${svg.length} characters`);
+  const paths = [...svg.matchAll(/ d="([^"]*)"/g)].map((match) => match[1] ?? "");
+  t.is(paths.length, 5);
+  for (const path of paths) {
+    t.true((path.match(/H/g)?.length ?? 0) <= 2001, "points per series");
+  }
+});
+
+test("downsampling keeps a one-sample spike and at most the asked number of points", (t) => {
+  const points = Array.from({ length: 100_000 }, (_, at) => ({
+    at,
+    value: at === 54_321 ? 1000 : at % 2,
+  }));
+  const kept = downsample(points, 2000, 0, 100_000);
+  t.true(kept.length <= 2000);
+  t.true(kept.some((point) => point.value === 1000));
+  t.deepEqual(
+    kept.map((point) => point.at),
+    [...kept.map((point) => point.at)].sort((a, b) => a - b),
+    "in time order",
+  );
+  t.deepEqual(downsample(points.slice(0, 10), 2000, 0, 10), points.slice(0, 10));
+});
+
+class Sink extends Writable {
+  readonly chunks: string[] = [];
+  constructor(readonly isTTY: boolean) {
+    super();
+  }
+  override _write(chunk: unknown, _encoding: BufferEncoding, callback: () => void): void {
+    this.chunks.push(String(chunk));
+    callback();
+  }
+}
+
+test("the progress bar rewrites one line at most every 100 ms on a terminal", (t) => {
+  const out = new Sink(true);
+  let now = 1000;
+  const bar = new ProgressBar(out, 200, { label: "elastiq", now: () => now });
+  bar.update(10);
+  bar.update(20);
+  now += 99;
+  bar.update(30);
+  t.is(out.chunks.length, 1);
+  now += 1;
+  bar.update(100);
+  t.is(out.chunks.length, 2);
+  t.true(out.chunks.every((chunk) => chunk.startsWith("\r") && !chunk.includes("\n")));
+  t.regex(out.chunks[0] ?? "", /^\relastiq \[#+-+\]\s+5% \(10\/200\)$/);
+  t.regex(out.chunks[1] ?? "", /50% \(100\/200\)$/);
+  bar.update(199);
+  bar.done();
+  t.regex(out.chunks.at(-2) ?? "", /\[#{29}-\] {2}99% \(199\/200\)$/);
+  t.is(out.chunks.at(-1), "\n");
+  bar.update(200);
+  bar.done();
+  t.is(out.chunks.at(-1), "\n", "nothing after done");
+});
+
+test("the progress bar pads a shorter redraw over the longer one before it", (t) => {
+  const out = new Sink(true);
+  let now = 0;
+  const bar = new ProgressBar(out, 1000, { now: () => now });
+  bar.update(1000);
+  now += 100;
+  bar.update(5);
+  t.is(out.chunks[1]?.length, out.chunks[0]?.length);
+});
+
+test("the progress bar writes nothing when the output is not a terminal", (t) => {
+  const out = new Sink(false);
+  const bar = new ProgressBar(out, 10);
+  for (let done = 0; done <= 10; done += 1) bar.update(done);
+  bar.done();
+  t.deepEqual(out.chunks, []);
+});

@@ -10,9 +10,14 @@ import os from "node:os";
 import { condorParseBenchmarks } from "./condor-parse.bench.js";
 import type { Benchmark, Result, Target } from "./harness.js";
 import { planBenchmarks } from "./plan.bench.js";
+import { simBenchmarks } from "./sim.bench.js";
 import { type Column, formatNumber, renderTable } from "./table.js";
 
-export const BENCHMARKS: readonly Benchmark[] = [...planBenchmarks, ...condorParseBenchmarks];
+export const BENCHMARKS: readonly Benchmark[] = [
+  ...planBenchmarks,
+  ...condorParseBenchmarks,
+  ...simBenchmarks,
+];
 
 const COLUMNS: readonly Column[] = [
   { header: "benchmark" },

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /** The command line. Command names and JSON fields are a public contract: extend, never rename. */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { DEMO_CONFIG_DIR } from "./commands/paths.js";
 import { planCommand } from "./commands/plan.js";
 import { runCommand } from "./commands/run.js";
+import { type SimulateOptions, simulateCommand } from "./commands/simulate.js";
 import { statusCommand } from "./commands/status.js";
 import { validateCommand } from "./commands/validate.js";
 import { jsonSchemas } from "./config/schema.js";
@@ -81,6 +82,60 @@ program
   .description("print the JSON Schema of the policy files (for editors)")
   .action(() => {
     process.stdout.write(`${JSON.stringify(jsonSchemas(), null, 2)}\n`);
+  });
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+const number = (what: string, check: (n: number) => boolean) => (value: string) => {
+  const parsed = Number(value);
+  if (!check(parsed)) throw new InvalidArgumentError(`${what}: not ${value}`);
+  return parsed;
+};
+
+program
+  .command("simulate")
+  .description(
+    "replay a workload trace (SWF, plain or gzipped, or CSV) through policies and compare them",
+  )
+  .requiredOption("--trace <file>", "the trace: .swf, .swf.gz, .csv")
+  .option(
+    "-c, --config <dir>",
+    "a policy to simulate (repeatable); default: the built-in demo",
+    collect,
+    [],
+  )
+  .option(
+    "--baseline <name>",
+    "also simulate elastiq-classic or static:N on the first policy's clouds (repeatable)",
+    collect,
+    [],
+  )
+  .option(
+    "--seed <n>",
+    "random seed: the same seed gives the same run",
+    number("a whole number", Number.isInteger),
+    1,
+  )
+  .option("--json", "print the report as JSON: {policies: [...]}", false)
+  .option("--plot <file.svg>", "write an SVG plot of idle jobs and workers over time")
+  .option(
+    "--faults <rate>",
+    "chaos: inject provider errors of every kind at this rate (0-1) and check the invariants every tick",
+    number("a rate between 0 and 1", (n) => n >= 0 && n <= 1),
+    0,
+  )
+  .option(
+    "--max-cpus <n>",
+    "cap the cpus of each job",
+    number("a positive whole number", (n) => Number.isInteger(n) && n > 0),
+  )
+  .option(
+    "--time-scale <factor>",
+    "multiply submit and run times",
+    number("a positive number", (n) => n > 0),
+  )
+  .option("--strict", "stop at the first bad trace line instead of skipping it", false)
+  .action(async (options: SimulateOptions) => {
+    process.exitCode = await simulateCommand(options);
   });
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,58 @@
+/**
+ * The simulator over whole traces: the NASA iPSC trace (about 18,000 jobs over three months) with
+ * the demo's policy, and a synthetic 1,000,000-job trace. The trace is read before timing starts;
+ * one run each (they take seconds), the policy's simulated clouds and pool included.
+ */
+import { join } from "node:path";
+import { loadConfig } from "../src/config/load.js";
+import { simulate } from "../src/sim/engine.js";
+import { readTrace, syntheticTrace } from "../src/sim/trace.js";
+import type { Benchmark, Result } from "./harness.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const DEMO = join(ROOT, "examples/simulated");
+
+async function timed(jobs: Parameters<typeof simulate>[0], label: string): Promise<Result> {
+  const config = await loadConfig(DEMO);
+  const started = performance.now();
+  const run = await simulate(jobs, { name: "demo", config }, { seed: 1 });
+  const ms = performance.now() - started;
+  const days = run.endedAt / 86400;
+  return {
+    unit: "ms",
+    median: ms,
+    runs: 1,
+    notes: [
+      `${label}: ${jobs.length} jobs over ${days.toFixed(1)} days, ${run.samples.length} ticks run (the rest skipped as quiet), ${run.launches} launches`,
+    ],
+  };
+}
+
+export const simBenchmarks: readonly Benchmark[] = [
+  {
+    name: "simulate NASA iPSC",
+    what: "the demo policy over the NASA iPSC trace (--max-cpus 4)",
+    target: { op: "<", value: 5000, unit: "ms" },
+    async run() {
+      const trace = await readTrace(join(ROOT, "examples/traces/NASA-iPSC-1993-3.1-cln.swf.gz"), {
+        maxCpus: 4,
+      });
+      return timed(trace.jobs, "NASA iPSC");
+    },
+  },
+  {
+    name: "simulate 1M synthetic",
+    what: "the demo policy over 1,000,000 synthetic jobs (≤ 4 cpus)",
+    target: { op: "<", value: 60_000, unit: "ms" },
+    async run() {
+      const jobs = syntheticTrace({
+        jobs: 1_000_000,
+        seed: 1,
+        maxCpus: 4,
+        meanInterarrival: 30,
+        meanRuntime: 600,
+      });
+      return timed(jobs, "synthetic");
+    },
+  },
+];

@@ -1,0 +1,322 @@
+/**
+ * The discrete-event simulator: one policy over one trace, on a virtual clock, through the same
+ * tick path as the daemon (observe → plan → act over the provider interface). The simulated pool
+ * plays its events between ticks; a tick that changes nothing is followed by the next tick at
+ * which something can change (an event, a timer of the policy), so quiet stretches cost nothing.
+ */
+import { Writable } from "node:stream";
+import Logger from "bunyan";
+import {
+  DEFAULT_ACTION_CONCURRENCY,
+  DEFAULT_SIM_NEGOTIATION_INTERVAL,
+  SIM_HORIZON_AFTER_TRACE,
+} from "../config/defaults.js";
+import { poolPolicy } from "../config/policies.js";
+import { type AutoscalerConfig, simulatedProviderSchema } from "../config/schema.js";
+import { ERROR_KINDS, type ErrorKind } from "../model/errors.js";
+import { emptyMemory, type Memory } from "../model/memory.js";
+import type { PoolPolicy } from "../model/policy.js";
+import type { Snapshot } from "../model/snapshot.js";
+import { cloudMemory, launchBlock } from "../policy/backoff.js";
+import { SimulatedCloud } from "../providers/simulated.js";
+import { seededRandom } from "../random.js";
+import { type Planner, runTick, type TickResult } from "../tick/tick.js";
+import { ManualClock } from "./clock.js";
+import { SimulatedPool } from "./pool.js";
+import type { SampledState, SimRun, TickSample } from "./run.js";
+import type { JobSpec } from "./scenarios.js";
+
+/** Any fixed epoch: traces are relative, and a fixed start keeps runs identical. */
+const SIM_EPOCH = 1_600_000_000;
+
+function fitsSomewhere(
+  job: { cpus: number; memoryMb: number; gpus: number },
+  rules: PoolPolicy,
+): boolean {
+  return rules.clouds.some(
+    (c) =>
+      c.worker.cpus >= job.cpus && c.worker.memoryMb >= job.memoryMb && c.worker.gpus >= job.gpus,
+  );
+}
+
+export interface SimPolicy {
+  /** A config directory's name, or a baseline's. */
+  name: string;
+  /** Its clouds and global settings (tick interval, persistence); non-simulated clouds are simulated. */
+  config: AutoscalerConfig;
+  /** Default: our planner. */
+  planner?: Planner;
+  /** Durations (s) the planner decides by besides the policy's own, so no decision is skipped. */
+  timers?: readonly number[];
+}
+
+export interface SimOptions {
+  seed: number;
+  /** Chaos: the chance of a provider error on each call, of every kind (0 = none). */
+  faults?: number;
+  /** Check the invariants after every tick (always on with faults). */
+  checkInvariants?: boolean;
+  negotiationInterval?: number;
+  /** Called now and then with the jobs done so far and the trace's total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** An invariant broken by a tick: the simulator stops at the first one. */
+export class InvariantViolation extends Error {
+  override readonly name = "InvariantViolation";
+  constructor(
+    readonly policy: string,
+    readonly tick: number,
+    /** Seconds from the start of the trace. */
+    readonly at: number,
+    message: string,
+  ) {
+    super(`${policy}: tick ${tick} (t=${at}s): ${message}`);
+  }
+}
+
+function quietLog(): Logger {
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  return Logger.createLogger({ name: "sim", streams: [{ level: Logger.FATAL + 1, stream: sink }] });
+}
+
+/** Errors injected in chaos mode: those that disable a cloud only on list (a launch answered
+ * auth or config disables the cloud until an admin reloads, which would end the experiment). */
+function chaosFailures(rate: number) {
+  const onCalls: ErrorKind[] = ["transient", "throttled", "quota", "capacity"];
+  const entries = (operation: "launch" | "terminate" | "list", kinds: readonly ErrorKind[]) =>
+    kinds.map((kind) => ({ kind, operation, from: 0, probability: rate / kinds.length }));
+  return [
+    ...entries("launch", onCalls),
+    ...entries("terminate", onCalls),
+    ...entries("list", ERROR_KINDS),
+  ];
+}
+
+const ALIVE_STATES: ReadonlyArray<Exclude<SampledState, "gone">> = [
+  "booting",
+  "stuck",
+  "idle",
+  "busy",
+  "failed",
+];
+
+export async function simulate(
+  jobs: readonly JobSpec[],
+  policy: SimPolicy,
+  options: SimOptions,
+): Promise<SimRun> {
+  const { config } = policy;
+  const clock = new ManualClock(SIM_EPOCH);
+  const random = seededRandom(options.seed);
+  const rules: PoolPolicy = poolPolicy(config);
+  const faults = options.faults ?? 0;
+  const checking = options.checkInvariants === true || faults > 0;
+
+  const clouds = config.clouds.map((cloud) => {
+    const base =
+      cloud.provider.kind === "simulated"
+        ? cloud.provider
+        : simulatedProviderSchema.parse({ kind: "simulated" });
+    const settings = {
+      ...base,
+      existing: [],
+      failures: [...base.failures, ...(faults > 0 ? chaosFailures(faults) : [])],
+    };
+    return new SimulatedCloud({
+      pool: config.global.pool,
+      cloud: cloud.name,
+      shape: cloud.worker,
+      settings,
+      clock,
+      random,
+    });
+  });
+  const providers = new Map(clouds.map((cloud) => [cloud.cloud, cloud]));
+  const pool = new SimulatedPool({
+    pool: config.global.pool,
+    clock,
+    jobs,
+    fleets: clouds,
+    negotiationInterval: options.negotiationInterval ?? DEFAULT_SIM_NEGOTIATION_INTERVAL,
+  });
+  const interval = config.global.tickInterval;
+  const timers = [
+    ...new Set([
+      rules.persistence,
+      ...rules.clouds.flatMap((c) => [c.idleTimeout, c.bootTimeout]),
+      ...(policy.timers ?? []),
+    ]),
+  ];
+  const log = quietLog();
+  const lastSubmission = jobs.reduce((latest, job) => Math.max(latest, job.submitAt), 0);
+
+  let memory: Memory = emptyMemory();
+  const samples: TickSample[] = [];
+  const errors: Partial<Record<ErrorKind, number>> = {};
+  let launches = 0;
+  let terminations = 0;
+  let tick = 0;
+  for (;;) {
+    tick += 1;
+    const now = clock.now();
+    const before = memory;
+    const result = await runTick({
+      condor: pool,
+      providers,
+      policy: rules,
+      memory,
+      now,
+      dryRun: false,
+      concurrency: DEFAULT_ACTION_CONCURRENCY,
+      random,
+      log,
+      ...(policy.planner === undefined ? {} : { planner: policy.planner }),
+    });
+    memory = result.memory;
+    if (checking)
+      checkInvariants(policy.name, tick, now - SIM_EPOCH, result, before, rules, clouds);
+
+    for (const outcome of result.outcomes) {
+      if (outcome.operation === "launch") launches += outcome.succeeded;
+      else terminations += outcome.instanceIds?.length ?? outcome.succeeded;
+      for (const error of [
+        ...(outcome.error === undefined ? [] : [outcome.error]),
+        ...(outcome.scopeErrors ?? []),
+      ])
+        errors[error.kind] = (errors[error.kind] ?? 0) + 1;
+    }
+    for (const gap of result.snapshot.gaps) {
+      const kind = ERROR_KINDS.find((k) => gap.message.includes(`(${k})`));
+      if (kind !== undefined) errors[kind] = (errors[kind] ?? 0) + 1;
+    }
+    samples.push(sampleOf(now - SIM_EPOCH, now, pool, clouds, rules));
+
+    const counts = pool.counts();
+    const noWorkers = clouds.every((c) => c.fleet().length === 0);
+    if (counts.future + counts.running === 0 && noWorkers) {
+      // Done, or only jobs left that no cloud's worker can hold: they would wait forever.
+      if (counts.idle === 0 || result.snapshot.jobs.every((j) => !fitsSomewhere(j, rules))) break;
+    }
+    if (now - SIM_EPOCH > lastSubmission + SIM_HORIZON_AFTER_TRACE) break;
+    if (tick % 256 === 0) options.onProgress?.(counts.done, jobs.length);
+
+    let next = now + interval;
+    const quiet = result.plan.actions.length === 0 && result.outcomes.length === 0;
+    if (quiet && result.snapshot.gaps.length === 0) {
+      const wake = nextChange(now, result.snapshot, memory, pool, clouds, timers);
+      if (wake > next) next = now + Math.ceil((wake - now) / interval) * interval;
+    }
+    if (!Number.isFinite(next)) break;
+    clock.set(next);
+  }
+  options.onProgress?.(jobs.length, jobs.length);
+  return {
+    name: policy.name,
+    endedAt: clock.now() - SIM_EPOCH,
+    samples,
+    jobs: pool.outcomes(),
+    launches,
+    terminations,
+    errors,
+  };
+}
+
+/**
+ * The pool as it really is at `at` (not as the tick saw it: a failed list hides a cloud's
+ * workers from the tick, never from the report).
+ */
+function sampleOf(
+  at: number,
+  now: number,
+  pool: SimulatedPool,
+  clouds: readonly SimulatedCloud[],
+  rules: PoolPolicy,
+): TickSample {
+  const workers = { booting: 0, stuck: 0, idle: 0, busy: 0, failed: 0 };
+  let costPerHour = 0;
+  const activity = pool.activity();
+  for (const cloud of clouds) {
+    const policy = rules.clouds.find((c) => c.name === cloud.cloud);
+    for (const instance of cloud.fleet()) {
+      const state =
+        activity.get(instance.id) ??
+        (now - instance.launchedAt > (policy?.bootTimeout ?? Number.POSITIVE_INFINITY)
+          ? "stuck"
+          : "booting");
+      workers[state] += 1;
+      costPerHour += policy?.costPerHour ?? 0;
+    }
+  }
+  const counts = pool.counts();
+  return { at, idleJobs: counts.idle, runningJobs: counts.running, workers, costPerHour };
+}
+
+/**
+ * The earliest time after `now` at which a tick could decide differently: a pool event, an
+ * instance reaching running, a backoff ending, or a worker or job crossing one of the timers.
+ */
+function nextChange(
+  now: number,
+  snapshot: Snapshot,
+  memory: Memory,
+  pool: SimulatedPool,
+  clouds: readonly SimulatedCloud[],
+  timers: readonly number[],
+): number {
+  let wake = pool.nextEventAt();
+  const consider = (at: number) => {
+    if (at > now && at < wake) wake = at;
+  };
+  for (const cloud of clouds) for (const instance of cloud.fleet()) consider(instance.runningAt);
+  for (const state of Object.values(memory.clouds)) {
+    if (state.backoff !== undefined) consider(state.backoff.until);
+    for (const scoped of Object.values(state.scoped)) consider(scoped.until);
+  }
+  for (const worker of snapshot.workers) {
+    for (const timer of timers) {
+      if (worker.state === "idle") consider(now + timer - (worker.idleSeconds ?? 0) + 1);
+      if (worker.state === "booting") consider(worker.launchedAt + timer + 1);
+    }
+  }
+  for (const job of snapshot.jobs) for (const timer of timers) consider(job.idleSince + timer + 1);
+  return wake;
+}
+
+function checkInvariants(
+  name: string,
+  tick: number,
+  at: number,
+  result: TickResult,
+  memory: Memory,
+  rules: PoolPolicy,
+  clouds: readonly SimulatedCloud[],
+): void {
+  const fail = (message: string) => {
+    throw new InvariantViolation(name, tick, at, message);
+  };
+  const now = result.snapshot.takenAt;
+  for (const cloud of rules.clouds) {
+    const fleet = clouds.find((c) => c.cloud === cloud.name)?.fleet().length ?? 0;
+    if (fleet > cloud.maxWorkers)
+      fail(`${cloud.name} has ${fleet} workers, above maxWorkers ${cloud.maxWorkers}`);
+  }
+  for (const action of result.plan.actions) {
+    if (action.kind === "launch") {
+      const blocked = launchBlock(cloudMemory(memory, action.cloud), now);
+      if (blocked !== undefined)
+        fail(`launch of ${action.count} into ${action.cloud}, which backs off: ${blocked}`);
+      continue;
+    }
+    for (const id of action.instanceIds) {
+      const worker = result.snapshot.workers.find(
+        (w) => w.instanceId === id && w.cloud === action.cloud,
+      );
+      if (worker === undefined) fail(`terminated ${id}, which is not a worker of ${action.cloud}`);
+      else if (worker.state === "busy") fail(`terminated ${id} on ${action.cloud} while busy`);
+    }
+  }
+}
+
+/** The states a sample counts, in report order. */
+export const SAMPLED_STATES = ALIVE_STATES;

@@ -3,6 +3,7 @@
  * clouds as a table (like Vac's `vac machines`), or the document itself with --json.
  */
 import { STATUS_REQUEST_TIMEOUT } from "../config/defaults.js";
+import { shortDuration } from "../config/duration.js";
 import type { StatusCloud, StatusDocument } from "../daemon/status.js";
 import { httpUrl } from "../daemon/status-server.js";
 import { loadOrExit } from "./load.js";
@@ -26,25 +27,7 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
-const UNITS = [
-  ["d", 86400],
-  ["h", 3600],
-  ["m", 60],
-  ["s", 1],
-] as const;
-
-/** A duration to two units at most, the larger first: `45s`, `3m20s`, `2h5m`, `1d3h`. */
-export function shortDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "-";
-  const total = Math.max(0, Math.round(seconds));
-  const first = UNITS.findIndex(([, size]) => total >= size);
-  const big = UNITS[first];
-  if (big === undefined) return "0s";
-  const next = UNITS[first + 1];
-  const amount = Math.floor(total / big[1]);
-  const rest = next === undefined ? 0 : Math.floor((total % big[1]) / next[1]);
-  return `${amount}${big[0]}${next === undefined || rest === 0 ? "" : `${rest}${next[0]}`}`;
-}
+export { shortDuration };
 
 /** Image ids shortened as Docker does: `sha256:` and the first 12 hex digits. */
 export function shortImage(image: string | null): string {

@@ -37,6 +37,26 @@ export function formatDuration(seconds: number): string {
   return parts.join("");
 }
 
+const UNITS = [
+  ["d", 86400],
+  ["h", 3600],
+  ["m", 60],
+  ["s", 1],
+] as const;
+
+/** A duration to two units at most, the larger first, for tables: `45s`, `3m20s`, `2h5m`, `1d3h`. */
+export function shortDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "-";
+  const total = Math.max(0, Math.round(seconds));
+  const first = UNITS.findIndex(([, size]) => total >= size);
+  const big = UNITS[first];
+  if (big === undefined) return "0s";
+  const next = UNITS[first + 1];
+  const amount = Math.floor(total / big[1]);
+  const rest = next === undefined ? 0 : Math.floor((total % big[1]) / next[1]);
+  return `${amount}${big[0]}${next === undefined || rest === 0 ? "" : `${rest}${next[0]}`}`;
+}
+
 /** Schema of a duration field; the parsed value is seconds. */
 export const duration = z
   .union([

@@ -6,6 +6,7 @@
  * Everything here is computed from a `SimRun` alone.
  */
 import type { Writable } from "node:stream";
+import { shortDuration } from "../config/duration.js";
 import { ERROR_KINDS, type ErrorKind } from "../model/errors.js";
 import type { SimRun, TickSample } from "./run.js";
 
@@ -115,25 +116,10 @@ export function summarise(run: SimRun): PolicyReport {
   };
 }
 
-const UNITS = [
-  ["d", 86400],
-  ["h", 3600],
-  ["m", 60],
-  ["s", 1],
-] as const;
-
 /** Seconds to two units at most, the larger first: `45s`, `1m30s`, `2h5m`, `1d3h`; `-` for null. */
 export function formatWait(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return "-";
-  const sign = seconds < 0 ? "-" : "";
-  const whole = Math.round(Math.abs(seconds));
-  const first = UNITS.findIndex(([, size]) => whole >= size);
-  const big = UNITS[first];
-  if (big === undefined) return "0s";
-  const next = UNITS[first + 1];
-  const amount = Math.floor(whole / big[1]);
-  const rest = next === undefined ? 0 : Math.floor((whole % big[1]) / next[1]);
-  return `${sign}${amount}${big[0]}${next === undefined || rest === 0 ? "" : `${rest}${next[0]}`}`;
+  return `${seconds < 0 ? "-" : ""}${shortDuration(Math.abs(seconds))}`;
 }
 
 /**

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { records, startCli } from "../cli/run-cli.js";
 import { fixture, removeScenarios, type Scenario, scenario } from "../condor/fake-condor.js";
-import { DOCKER_HOST_URL, type RealDockerRun, realDocker, TEST_IMAGE } from "./real-docker.js";
-import { ROOT, runCli } from "./real-nova.js";
+import { type RealDockerRun, realDocker, writeDaemonConfig } from "./real-docker.js";
+import { runCli } from "./real-nova.js";
 
 const BOOT_TIMEOUT = 4;
 
@@ -21,30 +21,21 @@ function oneIdleJob(): string {
   return `${JSON.stringify(jobs.slice(0, 1), null, 2)}\n`;
 }
 
-async function writeConfig(
+function writeConfig(
   config: string,
   pool: string,
   cloud: string,
   fakes: Scenario,
   workDir: string,
 ): Promise<void> {
-  await mkdir(join(config, "clouds.d"), { recursive: true });
-  await writeFile(
-    join(config, "autoscaler.yaml"),
-    `pool: ${pool}\ntickInterval: 30s\npersistence: 10s\n` +
-      `condor:\n  kind: htcondor\n  binDir: ${JSON.stringify(fakes.binDir)}\n  timeout: 20s\n  retries: 0\n` +
-      "  headNode: head.example.org\nlogging:\n  format: json\nstatus:\n  port: 0\n",
-  );
-  const command = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
-  await writeFile(
-    join(config, "clouds.d", `${cloud}.yaml`),
-    "provider:\n  kind: docker\n" +
-      `  hosts:\n    - url: ${JSON.stringify(DOCKER_HOST_URL)}\n      name: real\n` +
-      `  image: ${JSON.stringify(TEST_IMAGE)}\n  command: ${JSON.stringify(command)}\n` +
-      `  workDir: ${JSON.stringify(workDir)}\n  stopGrace: 2s\n` +
-      `maxWorkers: 4\nworker:\n  cpus: 1\n  memoryMb: 128\nidleTimeout: 1m\nbootTimeout: ${BOOT_TIMEOUT}s\n` +
-      `userData: ${JSON.stringify(join(ROOT, "examples/pilot/user-data.env.mustache"))}\n`,
-  );
+  return writeDaemonConfig(config, {
+    pool,
+    cloud: cloud,
+    binDir: fakes.binDir,
+    workDir,
+    stopGrace: "2s",
+    policy: `maxWorkers: 4\nworker:\n  cpus: 1\n  memoryMb: 128\nidleTimeout: 1m\nbootTimeout: ${BOOT_TIMEOUT}s\n`,
+  });
 }
 
 /**

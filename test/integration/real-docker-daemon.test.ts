@@ -4,49 +4,30 @@
  * person would run it. Without an engine the file registers one skipped test saying how to start
  * it (one failing test when CI=true).
  */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "ava";
 import { MANAGED_BY, OWNER_TAGS } from "../../src/providers/context.js";
 import { fixture, removeScenarios, type Scenario, scenario } from "../condor/fake-condor.js";
-import {
-  DOCKER_HOST_URL,
-  idleStartds,
-  type RealDockerRun,
-  realDocker,
-  TEST_IMAGE,
-} from "./real-docker.js";
-import { type CliRun, ROOT, runCli } from "./real-nova.js";
+import { idleStartds, type RealDockerRun, realDocker, writeDaemonConfig } from "./real-docker.js";
+import { type CliRun, runCli } from "./real-nova.js";
 
 const CLOUD = "dock";
 
-/**
- * autoscaler.yaml and one Docker cloud file: the engine, the test image with a pilot stand-in
- * that sleeps until SIGTERM, the pilot's user-data template. The captured jobs ask for 128 MB.
- */
-async function writeConfig(
+function writeConfig(
   config: string,
   pool: string,
   fakes: Scenario,
   workDir: string,
 ): Promise<void> {
-  await mkdir(join(config, "clouds.d"), { recursive: true });
-  await writeFile(
-    join(config, "autoscaler.yaml"),
-    `pool: ${pool}\ntickInterval: 30s\npersistence: 10s\n` +
-      `condor:\n  kind: htcondor\n  binDir: ${JSON.stringify(fakes.binDir)}\n  timeout: 20s\n  retries: 0\n` +
-      "  headNode: head.example.org\nlogging:\n  format: json\n",
-  );
-  const command = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
-  await writeFile(
-    join(config, "clouds.d", `${CLOUD}.yaml`),
-    "provider:\n  kind: docker\n" +
-      `  hosts:\n    - url: ${JSON.stringify(DOCKER_HOST_URL)}\n      name: real\n` +
-      `  image: ${JSON.stringify(TEST_IMAGE)}\n  command: ${JSON.stringify(command)}\n` +
-      `  workDir: ${JSON.stringify(workDir)}\n  stopGrace: 5s\n` +
-      "maxWorkers: 2\nworker:\n  cpus: 1\n  memoryMb: 128\nidleTimeout: 1m\n" +
-      `userData: ${JSON.stringify(join(ROOT, "examples/pilot/user-data.env.mustache"))}\n`,
-  );
+  return writeDaemonConfig(config, {
+    pool,
+    cloud: CLOUD,
+    binDir: fakes.binDir,
+    workDir,
+    stopGrace: "5s",
+    policy: "maxWorkers: 2\nworker:\n  cpus: 1\n  memoryMb: 128\nidleTimeout: 1m\n",
+  });
 }
 
 /** The action records of a run, of one kind. */

@@ -11,7 +11,7 @@
  * Each test uses a cloud of its own: our containers are counted per pool and cloud, so tests that
  * run at the same time do not see each other's.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,7 +28,7 @@ import { DockerProvider } from "../../src/providers/docker/docker.js";
 import { connectionOptions } from "../../src/providers/docker/endpoint.js";
 import { fixture } from "../condor/fake-condor.js";
 import { memoryLog } from "../tick/support.js";
-import { runPool } from "./real-nova.js";
+import { ROOT, runPool } from "./real-nova.js";
 
 /** The engine the tests use: CA_DOCKER_HOST, else the socket of scripts/real-docker/up.sh. */
 export const DOCKER_HOST_URL =
@@ -337,4 +337,39 @@ export function idleStartds(
     })),
   );
   return `[\n${out.map((ad) => JSON.stringify(ad, null, 2)).join("\n,\n")}\n]\n`;
+}
+
+/**
+ * A config directory for the daemon over the engine and the fake HTCondor tools: autoscaler.yaml
+ * (status on any free port) and clouds.d/<cloud>.yaml with the test image, a pilot stand-in that
+ * sleeps until SIGTERM, the pilot's user-data template, and `policy` (limits, shape, timeouts).
+ */
+export async function writeDaemonConfig(
+  config: string,
+  setup: {
+    pool: string;
+    cloud: string;
+    binDir: string;
+    workDir: string;
+    stopGrace: string;
+    policy: string;
+  },
+): Promise<void> {
+  await mkdir(join(config, "clouds.d"), { recursive: true });
+  await writeFile(
+    join(config, "autoscaler.yaml"),
+    `pool: ${setup.pool}\ntickInterval: 30s\npersistence: 10s\n` +
+      `condor:\n  kind: htcondor\n  binDir: ${JSON.stringify(setup.binDir)}\n  timeout: 20s\n  retries: 0\n` +
+      "  headNode: head.example.org\nlogging:\n  format: json\nstatus:\n  port: 0\n",
+  );
+  const command = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
+  await writeFile(
+    join(config, "clouds.d", `${setup.cloud}.yaml`),
+    "provider:\n  kind: docker\n" +
+      `  hosts:\n    - url: ${JSON.stringify(DOCKER_HOST_URL)}\n      name: real\n` +
+      `  image: ${JSON.stringify(TEST_IMAGE)}\n  command: ${JSON.stringify(command)}\n` +
+      `  workDir: ${JSON.stringify(setup.workDir)}\n  stopGrace: ${setup.stopGrace}\n` +
+      setup.policy +
+      `userData: ${JSON.stringify(join(ROOT, "examples/pilot/user-data.env.mustache"))}\n`,
+  );
 }

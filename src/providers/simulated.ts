@@ -39,6 +39,8 @@ export class SimulatedCloud implements Provider {
   private readonly instances = new Map<string, SimulatedInstance>();
   private readonly startedAt: number;
   private serial = 0;
+  /** Launches, terminations and reclaims so far (the simulated pool's cue to look again). */
+  changes = 0;
   /** Instances the cloud took back, reported once by the next list(). */
   private reclaimed: Instance[] = [];
   private reclaimCheckedAt: number;
@@ -77,6 +79,7 @@ export class SimulatedCloud implements Provider {
     for (const instance of [...this.instances.values()]) {
       if (now < instance.runningAt || this.options.random() >= chance) continue;
       this.instances.delete(instance.id);
+      this.changes += 1;
       this.reclaimed.push({
         id: instance.id,
         cloud: instance.cloud,
@@ -154,7 +157,7 @@ export class SimulatedCloud implements Provider {
       if (error instanceof ProviderError) return { terminated: [], error };
       throw error;
     }
-    for (const id of instanceIds) this.instances.delete(id);
+    for (const id of instanceIds) if (this.instances.delete(id)) this.changes += 1;
     return { terminated: [...instanceIds] };
   }
 
@@ -209,6 +212,7 @@ export class SimulatedCloud implements Provider {
       joinAt: now + bootTime + settings.joinDelay,
     };
     this.instances.set(instance.id, instance);
+    this.changes += 1;
     return instance;
   }
 

@@ -17,6 +17,8 @@ import type { JobSpec } from "./scenarios.js";
 /** A source of workers: a simulated cloud's live instances. */
 export interface Fleet {
   fleet(): SimulatedInstance[];
+  /** Counts launches, terminations and reclaims: unchanged means the same fleet. */
+  readonly changes: number;
 }
 
 interface SimJob extends JobSpec {
@@ -126,6 +128,7 @@ export class SimulatedPool implements CondorPool {
   private playedTo: number;
   private nextSubmission = 0;
   private nextNegotiation: number;
+  private fleetChanges = -1;
 
   constructor(private readonly options: SimulatedPoolOptions) {
     this.startedAt = options.clock.now();
@@ -245,16 +248,30 @@ export class SimulatedPool implements CondorPool {
   /** Plays every event up to the clock's now, in time order. */
   advance(): void {
     const now = this.options.clock.now();
+    // Asked again at the same moment with the same fleets (every query of a tick): nothing to do.
+    const changes = this.options.fleets.reduce((sum, f) => sum + f.changes, 0);
+    if (now === this.playedTo && changes === this.fleetChanges) return;
+    this.fleetChanges = changes;
+    // The clouds change only between calls (launch, terminate): one look at them serves the loop.
+    const fleet = this.options.fleets.flatMap((f) => f.fleet());
+    const pending = fleet
+      .filter((instance) => !this.machinesById.has(instance.id))
+      .sort((a, b) => a.joinAt - b.joinAt);
+    let joined = 0;
     for (;;) {
       const at = Math.min(
         this.nextCompletion(),
-        this.nextJoin(),
+        pending[joined]?.joinAt ?? Number.POSITIVE_INFINITY,
         this.nextNegotiation,
         this.nextSubmitAt(),
       );
       if (at > now) break;
       this.finishDue(at);
-      this.joinDue(at);
+      for (let next = pending[joined]; next !== undefined && next.joinAt <= at; ) {
+        this.join(next);
+        joined += 1;
+        next = pending[joined];
+      }
       this.submitDue(at);
       if (this.nextNegotiation <= at) {
         this.negotiate(at);
@@ -262,7 +279,7 @@ export class SimulatedPool implements CondorPool {
       }
     }
     // Terminations are seen only now; jobs that ended before were done, not evicted.
-    this.dropTerminated(now);
+    this.dropTerminated(now, new Set(fleet.map((instance) => instance.id)));
     this.playedTo = now;
   }
 
@@ -321,27 +338,23 @@ export class SimulatedPool implements CondorPool {
     if (finished > 0) this.emit({ kind: "finished", at, jobs: finished });
   }
 
-  private joinDue(at: number): void {
-    for (const instance of this.pendingJoins()) {
-      if (instance.joinAt > at) continue;
-      this.machinesById.set(instance.id, {
-        instance,
-        free: { ...instance.shape },
-        running: new Set(),
-        idleSince: instance.joinAt,
-      });
-      this.emit({
-        kind: "joined",
-        at: instance.joinAt,
-        machine: instance.name,
-        cloud: instance.cloud,
-      });
-    }
+  private join(instance: SimulatedInstance): void {
+    this.machinesById.set(instance.id, {
+      instance,
+      free: { ...instance.shape },
+      running: new Set(),
+      idleSince: instance.joinAt,
+    });
+    this.emit({
+      kind: "joined",
+      at: instance.joinAt,
+      machine: instance.name,
+      cloud: instance.cloud,
+    });
   }
 
   /** Machines whose instance was terminated leave; their jobs go back to the queue. */
-  private dropTerminated(now: number): void {
-    const alive = new Set(this.options.fleets.flatMap((fleet) => fleet.fleet()).map((i) => i.id));
+  private dropTerminated(now: number, alive: ReadonlySet<string>): void {
     for (const [id, machine] of this.machinesById) {
       if (alive.has(id)) continue;
       const evicted = [...machine.running];

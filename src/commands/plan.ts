@@ -9,19 +9,7 @@ import { plan } from "../policy/plan.js";
 import { describeCalls } from "../tick/act.js";
 import { observe } from "../tick/observe.js";
 import { loadOrExit } from "./load.js";
-
-function table(rows: string[][]): string {
-  const widths =
-    rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
-}
+import { table } from "./table.js";
 
 export function formatPlan(
   decided: Omit<Plan, "actions"> & { actions: Array<Action & { calls?: string[] }> },

@@ -7,24 +7,12 @@ import { shortDuration } from "../config/duration.js";
 import type { StatusCloud, StatusDocument } from "../daemon/status.js";
 import { httpUrl } from "../daemon/status-server.js";
 import { loadOrExit } from "./load.js";
+import { table } from "./table.js";
 
 export interface StatusOptions {
   config: string;
   url?: string;
   json: boolean;
-}
-
-function table(rows: string[][]): string {
-  const widths =
-    rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
 }
 
 export { shortDuration };

@@ -3,39 +3,23 @@
  * reason a person reads in the log. No I/O, no clock reads.
  */
 import type { Memory } from "../model/memory.js";
-import type { Action, Plan, WorkerReport } from "../model/plan.js";
+import type { Action, Plan } from "../model/plan.js";
 import type { PoolPolicy } from "../model/policy.js";
-import type { Snapshot, Worker } from "../model/snapshot.js";
+import type { Snapshot } from "../model/snapshot.js";
 import { cloudMemory, isThrottled } from "./backoff.js";
 import { analyseDemand } from "./demand.js";
 import { plural } from "./plural.js";
 import { lifecycle, scaleDown } from "./scale-down.js";
 import { type CloudFleet, scaleUp } from "./scale-up.js";
+import { incompleteNote, reportWorkers } from "./workers.js";
 
 export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now: number): Plan {
-  const policies = new Map(policy.clouds.map((cloud) => [cloud.name, cloud]));
-  const workersByCloud = new Map<string, Worker[]>();
-  for (const cloud of policy.clouds) workersByCloud.set(cloud.name, []);
-  const workers: WorkerReport[] = [];
-  for (const worker of snapshot.workers) {
-    workersByCloud.get(worker.cloud)?.push(worker);
-    workers.push({
-      cloud: worker.cloud,
-      name: worker.name,
-      instanceId: worker.instanceId,
-      state: lifecycle(worker, policies.get(worker.cloud), now),
-      idleSeconds: worker.state === "idle" ? (worker.idleSeconds ?? 0) : null,
-    });
-  }
+  const { workers, byCloud: workersByCloud } = reportWorkers(snapshot, policy, now);
 
   const notes: string[] = [];
   const complete = snapshot.gaps.length === 0;
-  if (!complete) {
-    const what = snapshot.gaps
-      .map((gap) => `${gap.cloud ?? gap.source}: ${gap.message}`)
-      .join("; ");
-    notes.push(`observation incomplete, nothing is scaled down this tick (${what})`);
-  }
+  const incomplete = incompleteNote(snapshot);
+  if (incomplete !== undefined) notes.push(incomplete);
   const queueSeen = !snapshot.gaps.some((gap) => gap.source === "queue");
 
   const terminations: Action[] = [];

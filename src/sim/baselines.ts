@@ -29,7 +29,7 @@ import type { Snapshot, Worker } from "../model/snapshot.js";
 import { avoidedScopes, cloudMemory, isThrottled, launchBlock } from "../policy/backoff.js";
 import { analyseDemand } from "../policy/demand.js";
 import { plural } from "../policy/plural.js";
-import { lifecycle } from "../policy/scale-down.js";
+import { incompleteNote, reportWorkers } from "../policy/workers.js";
 import { type Random, seededRandom } from "../random.js";
 import type { Planner } from "../tick/tick.js";
 
@@ -69,28 +69,14 @@ interface Survey {
 }
 
 function survey(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now: number): Survey {
-  const policies = new Map(policy.clouds.map((cloud) => [cloud.name, cloud]));
-  const byCloud = new Map<string, Worker[]>(policy.clouds.map((cloud) => [cloud.name, []]));
   // Workers are reported with our planner's lifecycle (stuck past bootTimeout) whatever the
   // baseline decides, so that the simulator measures every policy with the same yardstick.
-  const workers: WorkerReport[] = [];
-  for (const worker of snapshot.workers) {
-    byCloud.get(worker.cloud)?.push(worker);
-    workers.push({
-      cloud: worker.cloud,
-      name: worker.name,
-      instanceId: worker.instanceId,
-      state: lifecycle(worker, policies.get(worker.cloud), now),
-      idleSeconds: worker.state === "idle" ? (worker.idleSeconds ?? 0) : null,
-    });
-  }
+  const { workers, byCloud } = reportWorkers(snapshot, policy, now);
 
   const notes: string[] = [];
   const complete = snapshot.gaps.length === 0;
-  if (!complete) {
-    const what = snapshot.gaps.map((gap) => `${gap.cloud ?? gap.source}: ${gap.message}`);
-    notes.push(`observation incomplete, nothing is scaled down this tick (${what.join("; ")})`);
-  }
+  const incomplete = incompleteNote(snapshot);
+  if (incomplete !== undefined) notes.push(incomplete);
   const fleets = [...policy.clouds]
     .sort((a, b) => a.priority - b.priority || a.name.localeCompare(b.name))
     .map((cloud) => {

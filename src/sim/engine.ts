@@ -23,7 +23,7 @@ import { seededRandom } from "../random.js";
 import { type Planner, runTick, type TickResult } from "../tick/tick.js";
 import { ManualClock } from "./clock.js";
 import { SimulatedPool } from "./pool.js";
-import type { SampledState, SimRun, TickSample } from "./run.js";
+import type { SimRun, TickSample } from "./run.js";
 import type { JobSpec } from "./scenarios.js";
 
 /** Any fixed epoch: traces are relative, and a fixed start keeps runs identical. */
@@ -92,14 +92,6 @@ function chaosFailures(rate: number) {
     ...entries("list", ERROR_KINDS),
   ];
 }
-
-const ALIVE_STATES: ReadonlyArray<Exclude<SampledState, "gone">> = [
-  "booting",
-  "stuck",
-  "idle",
-  "busy",
-  "failed",
-];
 
 export async function simulate(
   jobs: readonly JobSpec[],
@@ -317,6 +309,3 @@ function checkInvariants(
     }
   }
 }
-
-/** The states a sample counts, in report order. */
-export const SAMPLED_STATES = ALIVE_STATES;

@@ -3,7 +3,8 @@
  * A call that still fails throws a CondorError naming the command and its stderr.
  */
 import { execFile } from "node:child_process";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CONDOR_RETRY_DELAY } from "../config/defaults.js";
 import { CondorError } from "../model/errors.js";
@@ -21,6 +22,21 @@ export interface ToolOptions {
 const MAX_OUTPUT_BYTES = 1024 * 1024 * 1024;
 /** Enough of stderr to see what went wrong, not a flood in the log. */
 const STDERR_KEPT = 2000;
+
+/**
+ * Tools that HTCondor's tarball and its Debian and RPM packages install in `sbin`, beside `bin`:
+ * with binDir set they are looked for there too.
+ */
+const SBIN_TOOLS: ReadonlySet<string> = new Set(["condor_advertise"]);
+
+/** Where a tool is run from: on PATH without binDir; else binDir, or its sibling sbin. */
+export function toolPath(tool: string, binDir: string | undefined): string {
+  if (binDir === undefined) return tool;
+  const inBin = join(binDir, tool);
+  if (!SBIN_TOOLS.has(tool) || existsSync(inBin)) return inBin;
+  const inSbin = join(dirname(binDir), "sbin", tool);
+  return existsSync(inSbin) ? inSbin : inBin;
+}
 
 /** How a person would type the command: for logs and errors only, never executed. */
 export function commandLine(tool: string, args: readonly string[]): string {
@@ -74,7 +90,7 @@ export async function queryTool<T>(
   options: ToolOptions,
   read: (stdout: string, command: string) => T,
 ): Promise<T> {
-  const path = options.binDir === undefined ? tool : join(options.binDir, tool);
+  const path = toolPath(tool, options.binDir);
   const command = commandLine(tool, args);
   let lastError: unknown;
   for (let attempt = 0; attempt <= options.retries; attempt += 1) {

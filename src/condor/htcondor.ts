@@ -8,7 +8,7 @@ import type { Clock } from "../model/clock.js";
 import type { IdleJob, StartdMachine } from "../model/snapshot.js";
 import { classAdString, parseClassAds } from "./classads.js";
 import { queryTool, runTool, type ToolOptions } from "./exec.js";
-import type { CondorPool, JobSelector, WorkerRef } from "./pool.js";
+import type { CondorPool, JobSelector, RecheckedState, WorkerRef } from "./pool.js";
 import { queryIdleJobs } from "./queue.js";
 import { groupMachines, STARTD_ATTRIBUTES } from "./startds.js";
 
@@ -28,6 +28,13 @@ export function workerConstraint(workers: readonly WorkerRef[]): string {
   });
   return terms.map((term) => `(${term})`).join(" || ");
 }
+
+/** The invalidations that remove every ad a worker publishes: command and TargetType. */
+export const WITHDRAWN_ADS = [
+  ["INVALIDATE_STARTD_ADS", "Machine"],
+  ["INVALIDATE_STARTD_ADS", "StartD"],
+  ["INVALIDATE_MASTER_ADS", "DaemonMaster"],
+] as const;
 
 export class HTCondorPool implements CondorPool {
   private firstSeenIdle = new Map<string, number>();
@@ -62,16 +69,20 @@ export class HTCondorPool implements CondorPool {
     if (answer.skipped.count > 0) {
       this.log.warn(
         { skipped: answer.skipped },
-        `condor_q: ${answer.skipped.count} idle jobs skipped, attributes missing or not numbers (e.g. job ${answer.skipped.example ?? "?"})`,
+        `condor_q: ${answer.skipped.count} idle jobs skipped, a request HTCondor evaluates to undefined or not a number (e.g. job ${answer.skipped.example ?? "?"})`,
       );
     }
     return answer.jobs;
   }
 
-  private async startdAds(constraint: string) {
+  /**
+   * Slot ads only: `-slots`. (`-startd` answers with the StartD daemon ads in HTCondor >= 23, one
+   * per startd, which say nothing about the slots' state.)
+   */
+  private async slotAds(constraint: string) {
     const args = [
       ...this.poolArgs,
-      "-startd",
+      "-slots",
       "-json",
       "-attributes",
       STARTD_ATTRIBUTES.join(","),
@@ -82,7 +93,7 @@ export class HTCondorPool implements CondorPool {
   }
 
   async machines(): Promise<StartdMachine[]> {
-    const ads = await this.startdAds(this.settings.workers ?? defaultWorkerConstraint(this.pool));
+    const ads = await this.slotAds(this.settings.workers ?? defaultWorkerConstraint(this.pool));
     const grouped = groupMachines(ads, this.clock.now(), this.firstSeenIdle);
     this.firstSeenIdle = grouped.firstSeenIdle;
     if (grouped.unattributed > 0) {
@@ -93,22 +104,28 @@ export class HTCondorPool implements CondorPool {
     return grouped.machines;
   }
 
-  async confirmIdle(workers: readonly WorkerRef[]): Promise<Set<string>> {
-    if (workers.length === 0) return new Set();
-    const ads = await this.startdAds(workerConstraint(workers));
+  async recheck(workers: readonly WorkerRef[]): Promise<Map<string, RecheckedState>> {
+    const states = new Map<string, RecheckedState>();
+    if (workers.length === 0) return states;
+    const ads = await this.slotAds(workerConstraint(workers));
     // Only the state matters here; idle times were judged on the snapshot.
     const { machines } = groupMachines(ads, this.clock.now(), new Map());
-    const still = new Set<string>();
     for (const worker of workers) {
       const mine = machines.filter(
         (machine) =>
           machine.instanceId === worker.instanceId ||
           (machine.instanceId === undefined && machine.name === worker.startd),
       );
-      // No ads left means nothing runs there any more.
-      if (mine.every((machine) => machine.activity === "idle")) still.add(worker.instanceId);
+      states.set(
+        worker.instanceId,
+        mine.length === 0
+          ? "absent"
+          : mine.every((machine) => machine.activity === "idle")
+            ? "idle"
+            : "busy",
+      );
     }
-    return still;
+    return states;
   }
 
   async withdraw(workers: readonly WorkerRef[]): Promise<void> {
@@ -116,11 +133,9 @@ export class HTCondorPool implements CondorPool {
     const requirements = workerConstraint(workers);
     const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-invalidate-"));
     try {
-      for (const [command, targetType] of [
-        ["INVALIDATE_STARTD_ADS", "Machine"],
-        ["INVALIDATE_MASTER_ADS", "DaemonMaster"],
-      ] as const) {
-        const file = join(dir, `${command}.ad`);
+      // Slot ads, the StartD daemon ad (HTCondor >= 23: one per startd), then the master's.
+      for (const [command, targetType] of WITHDRAWN_ADS) {
+        const file = join(dir, `${command}-${targetType}.ad`);
         await writeFile(
           file,
           `MyType = "Query"\nTargetType = "${targetType}"\nRequirements = ${requirements}\n`,

@@ -14,16 +14,22 @@ export interface WorkerRef {
   startd?: string;
 }
 
+/**
+ * A worker as a targeted re-check found it: `idle` (every slot Unclaimed/Idle), `busy` (any slot
+ * claimed or unreadable), or `absent` (no slot ad at all).
+ */
+export type RecheckedState = "idle" | "busy" | "absent";
+
 export interface CondorPool {
   /** Idle, non-held jobs, each marked with the clouds whose constraint selects it. */
   idleJobs(selectors: readonly JobSelector[]): Promise<IdleJob[]>;
   /** Startd machines of this pool, slots grouped per machine. */
   machines(): Promise<StartdMachine[]>;
   /**
-   * Right before a terminate: which of these workers are still idle now. A worker that got a job
-   * since the snapshot is left out (spared). Throws when HTCondor cannot tell (spare them all).
+   * Right before a terminate: what HTCondor shows of each of these workers now. Every worker asked
+   * for is in the answer. Throws when HTCondor cannot tell (then nothing is terminated).
    */
-  confirmIdle?(workers: readonly WorkerRef[]): Promise<Set<string>>;
-  /** After a terminate: remove the workers' startd and master ads from the collector. */
+  recheck?(workers: readonly WorkerRef[]): Promise<Map<string, RecheckedState>>;
+  /** Remove the workers' slot, StartD and master ads from the collector. */
   withdraw?(workers: readonly WorkerRef[]): Promise<void>;
 }

@@ -36,7 +36,8 @@ const htcondor = z
   .strictObject({
     kind: z.literal("htcondor"),
     binDir: z.string().min(1).optional().meta({
-      description: "Directory of condor_q, condor_status, condor_advertise; default: found on PATH",
+      description:
+        "Directory of condor_q and condor_status (condor_advertise: here or in the sibling sbin/); default: found on PATH",
     }),
     collector: z.string().min(1).optional().meta({
       description: "Collector to ask (-pool host[:port]); default: the local configuration's",

@@ -101,10 +101,23 @@ export interface CloudView {
   headroom?: Headroom;
 }
 
+/**
+ * Ads in the collector of one of our instances that its cloud, listed without error this tick, no
+ * longer has: a worker that died on its own (killed, reclaimed, crashed) left them behind.
+ */
+export interface OrphanAds {
+  cloud: string;
+  instanceId: string;
+  /** The startd's name in those ads. */
+  startd: string;
+}
+
 export interface Snapshot {
   takenAt: number;
   jobs: readonly IdleJob[];
   workers: readonly Worker[];
+  /** Absent when the collector could not be asked. */
+  orphanAds?: readonly OrphanAds[];
   clouds: Readonly<Record<string, CloudView>>;
   /** Empty when the observation is complete. */
   gaps: readonly ObservationGap[];

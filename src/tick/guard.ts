@@ -1,11 +1,12 @@
 /**
- * What happens around a termination: right before, idle workers are checked once more with
- * HTCondor, and any that got a job meanwhile are spared; right after, the terminated workers' ads
- * are withdrawn from the collector, so the negotiator stops matching jobs to slots that are gone.
+ * What happens around a termination: right before, idle and stuck workers are checked once more
+ * with HTCondor, and any whose state changed meanwhile are spared; right after, the terminated
+ * workers' ads are withdrawn from the collector, so the negotiator stops matching jobs to slots
+ * that are gone. Ads of our workers whose instance the cloud no longer has are withdrawn too.
  */
 import type Logger from "bunyan";
-import type { CondorPool, WorkerRef } from "../condor/pool.js";
-import type { Action } from "../model/plan.js";
+import type { CondorPool, RecheckedState, WorkerRef } from "../condor/pool.js";
+import type { Action, TerminationCause } from "../model/plan.js";
 import type { Snapshot } from "../model/snapshot.js";
 import type { CallOutcome } from "../policy/backoff.js";
 
@@ -17,42 +18,60 @@ function refs(instanceIds: readonly string[], snapshot: Snapshot): WorkerRef[] {
   });
 }
 
-/** The actions without idle terminations of workers HTCondor no longer shows idle. */
+/**
+ * What a re-check must show for a termination to go ahead: an idle worker still idle; a worker
+ * stuck booting still without any slot ad (one that has joined since is not stuck).
+ */
+const REQUIRED: Partial<Record<TerminationCause, RecheckedState>> = {
+  idle: "idle",
+  stuck: "absent",
+};
+
+const SPARED_BECAUSE: Record<RecheckedState, string> = {
+  idle: "it is idle in the pool",
+  busy: "no longer idle when re-checked",
+  absent: "its ads are gone from the collector when re-checked",
+};
+
+/** The actions without the terminations a re-check with HTCondor does not confirm. */
 export async function spareClaimed(
   actions: readonly Action[],
   snapshot: Snapshot,
   condor: CondorPool,
   log: Logger,
 ): Promise<Action[]> {
-  const idleIds = actions.flatMap((a) =>
-    a.kind === "terminate" && a.cause === "idle" ? a.instanceIds : [],
+  const checked = actions.flatMap((a) =>
+    a.kind === "terminate" && REQUIRED[a.cause] !== undefined ? a.instanceIds : [],
   );
-  if (idleIds.length === 0 || condor.confirmIdle === undefined) return [...actions];
-  let still: Set<string>;
+  if (checked.length === 0 || condor.recheck === undefined) return [...actions];
+  let states: Map<string, RecheckedState>;
   try {
-    still = await condor.confirmIdle(refs(idleIds, snapshot));
+    states = await condor.recheck(refs(checked, snapshot));
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     log.warn(
-      { instanceIds: idleIds },
-      `cannot re-check idle workers before terminating, sparing them this tick: ${why}`,
+      { instanceIds: checked },
+      `cannot re-check workers before terminating, sparing them this tick: ${why}`,
     );
-    still = new Set();
+    states = new Map();
   }
   const kept: Action[] = [];
   for (const action of actions) {
-    if (action.kind !== "terminate" || action.cause !== "idle") {
+    const required = action.kind === "terminate" ? REQUIRED[action.cause] : undefined;
+    if (action.kind !== "terminate" || required === undefined) {
       kept.push(action);
       continue;
     }
-    const idle = action.instanceIds.filter((id) => still.has(id));
-    for (const id of action.instanceIds.filter((i) => !still.has(i))) {
+    const confirmed = action.instanceIds.filter((id) => states.get(id) === required);
+    for (const id of action.instanceIds) {
+      const state = states.get(id);
+      if (state === undefined || state === required) continue;
       log.info(
-        { cloud: action.cloud, instanceId: id },
-        `spared ${id} on ${action.cloud}: no longer idle when re-checked`,
+        { cloud: action.cloud, instanceId: id, cause: action.cause, state },
+        `spared ${id} on ${action.cloud}: ${SPARED_BECAUSE[state]}`,
       );
     }
-    if (idle.length > 0) kept.push({ ...action, instanceIds: idle });
+    if (confirmed.length > 0) kept.push({ ...action, instanceIds: confirmed });
   }
   return kept;
 }
@@ -73,6 +92,31 @@ export async function withdrawTerminated(
     log.warn(
       { instanceIds: gone },
       `could not withdraw the ads of terminated workers (they expire by themselves): ${why}`,
+    );
+  }
+}
+
+/** Withdraws the ads that workers which died on their own left in the collector. */
+export async function withdrawOrphans(
+  snapshot: Snapshot,
+  condor: CondorPool,
+  log: Logger,
+): Promise<void> {
+  const orphans = snapshot.orphanAds ?? [];
+  if (orphans.length === 0 || condor.withdraw === undefined) return;
+  for (const orphan of orphans) {
+    log.info(
+      { cloud: orphan.cloud, instanceId: orphan.instanceId, startd: orphan.startd },
+      `withdrawing the ads of ${orphan.startd}: ${orphan.cloud} no longer has ${orphan.instanceId}`,
+    );
+  }
+  try {
+    await condor.withdraw(orphans.map(({ instanceId, startd }) => ({ instanceId, startd })));
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    log.warn(
+      { instanceIds: orphans.map((orphan) => orphan.instanceId) },
+      `could not withdraw the ads of workers that are gone (next tick again): ${why}`,
     );
   }
 }

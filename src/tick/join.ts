@@ -3,7 +3,7 @@
  * advertises, else by private IP, else by host name. Machines that match no instance of ours are
  * not ours and are ignored.
  */
-import type { Instance, StartdMachine, Worker } from "../model/snapshot.js";
+import type { Instance, OrphanAds, StartdMachine, Worker } from "../model/snapshot.js";
 
 function shortName(host: string): string {
   const dot = host.indexOf(".");
@@ -54,4 +54,28 @@ export function joinWorkers(
     }
     return worker;
   });
+}
+
+/**
+ * Machines of this pool that name an instance of a cloud listed without error this tick, which
+ * that listing does not have (or has as gone). Only machines that advertise their instance id and
+ * pool count: a guess by address or name is no ground to remove anything.
+ */
+export function orphanAds(
+  instances: readonly Instance[],
+  machines: readonly StartdMachine[],
+  pool: string,
+  listedClouds: ReadonlySet<string>,
+): OrphanAds[] {
+  const alive = new Set(
+    instances.filter((instance) => instance.status !== "gone").map((instance) => instance.id),
+  );
+  const orphans: OrphanAds[] = [];
+  for (const machine of machines) {
+    const { instanceId, cloud } = machine;
+    if (instanceId === undefined || cloud === undefined || machine.pool !== pool) continue;
+    if (listedClouds.has(cloud) && !alive.has(instanceId))
+      orphans.push({ cloud, instanceId, startd: machine.name });
+  }
+  return orphans;
 }

@@ -8,7 +8,7 @@ import { asProviderError } from "../model/errors.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { CloudView, Instance, ObservationGap, Snapshot } from "../model/snapshot.js";
 import type { Provider } from "../providers/provider.js";
-import { joinWorkers } from "./join.js";
+import { joinWorkers, orphanAds } from "./join.js";
 
 export interface Sources {
   condor: CondorPool;
@@ -78,11 +78,20 @@ export async function observe(
   const instances: Instance[] = lists.flatMap((list) =>
     list.status === "fulfilled" ? list.value : [],
   );
+  const seen = machines.status === "fulfilled" ? machines.value : [];
+  const listed = new Set(
+    policy.clouds
+      .map((cloud) => cloud.name)
+      .filter((name) => !gaps.some((gap) => gap.source === "cloud" && gap.cloud === name)),
+  );
 
   return {
     takenAt: now,
     jobs: jobs.status === "fulfilled" ? jobs.value : [],
-    workers: joinWorkers(instances, machines.status === "fulfilled" ? machines.value : []),
+    workers: joinWorkers(instances, seen),
+    ...(machines.status === "fulfilled"
+      ? { orphanAds: orphanAds(instances, seen, policy.pool, listed) }
+      : {}),
     clouds,
     gaps,
   };

@@ -10,7 +10,7 @@ import { type CallOutcome, rememberFaults, rememberOutcome } from "../policy/bac
 import { plan } from "../policy/plan.js";
 import type { Random } from "../random.js";
 import { act } from "./act.js";
-import { spareClaimed, withdrawTerminated } from "./guard.js";
+import { spareClaimed, withdrawOrphans, withdrawTerminated } from "./guard.js";
 import { observe, type Sources } from "./observe.js";
 
 export interface TickInput extends Sources {
@@ -78,7 +78,10 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   // Never act on an observation older than the deadline.
   if (input.overdue?.()) throw new TickOverrun("acting");
   const outcomes = await act(actions, input.providers, input, log);
-  if (!input.dryRun) await withdrawTerminated(outcomes, snapshot, input.condor, log);
+  if (!input.dryRun) {
+    await withdrawTerminated(outcomes, snapshot, input.condor, log);
+    await withdrawOrphans(snapshot, input.condor, log);
+  }
 
   let memory = observed;
   for (const outcome of outcomes) {

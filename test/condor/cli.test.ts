@@ -42,8 +42,17 @@ interface PlanJson {
 const WORKER1: Existing = { id: "i-worker1", name: "worker1" };
 const BETA2: Existing = { id: "os-beta-2", name: "beta-2", address: "127.0.0.1" };
 
+/** An -af:t answer with each job's cloud flags (alpha, beta) appended, as HTCondor prints them. */
+function flagged(file: string, flags: (line: number) => string): string {
+  return fixture(file)
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line, index) => `${line}\t${flags(index)}\n`)
+    .join("");
+}
+
 /** What condor_q -af prints for the idle jobs of 02/04: 1.4 only alpha's, 1.5 both clouds'. */
-const AF_02 = "vm#1.4#1795347830 1 0\nvm#1.5#1795347830 1 1\n";
+const AF_02 = flagged("02_condor_q_idle_only.af.txt", (line) => (line === 0 ? "1\t0" : "1\t1"));
 
 const SCHEDD_DOWN =
   "-- Failed to fetch ads from: <127.0.0.1:9618?addrs=127.0.0.1-9618&alias=vm&noUDP&sock=schedd_1234_5678> : vm\n" +
@@ -97,7 +106,6 @@ const NO_DEMAND = { idleJobs: 0, cpus: 0, memoryMb: 0, gpus: 0 };
 
 test("plan: busy partitionable slots are busy workers; idle jobs are demand per cloud as HTCondor selected them", async (t) => {
   const { plan: p, fakes } = await plan({
-    condor_q: fixture("02_condor_q_idle_only.json"),
     "condor_q.af": AF_02,
     condor_status: fixture("02_condor_status_busy_pslots_autoscaler.json"),
   });
@@ -114,10 +122,10 @@ test("plan: busy partitionable slots are busy workers; idle jobs are demand per 
     p.notes.filter((n) => n.includes("incomplete")),
     [],
   );
-  // The clouds' constraints differ: exactly one -json and one -af condor_q, flags in cloud order.
+  // The clouds' constraints differ: still exactly one condor_q, flags in cloud order.
   const queries = await fakes.callsOf("condor_q");
-  t.is(queries.length, 2);
-  t.deepEqual(queries.find((c) => c.argv.includes("-af"))?.argv.slice(-2), [
+  t.is(queries.length, 1);
+  t.deepEqual(queries[0]?.argv.slice(-2), [
     "ifThenElse((RequestCpus <= 2) =?= true, 1, 0)",
     'ifThenElse((Owner == "submitter" && ProcId >= 5) =?= true, 1, 0)',
   ]);
@@ -126,7 +134,7 @@ test("plan: busy partitionable slots are busy workers; idle jobs are demand per 
 
 test("plan: idle static slots and an idle partitionable slot, empty queue: idle workers, the one past its timeout terminated", async (t) => {
   const { plan: p } = await plan({
-    condor_q: fixture("05_condor_q_empty.json"),
+    "condor_q.af": fixture("condor_q_global_empty_queue.txt"),
     condor_status: fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
   });
   t.deepEqual(p.demand, { alpha: NO_DEMAND, beta: NO_DEMAND });
@@ -146,10 +154,7 @@ test("plan: idle static slots and an idle partitionable slot, empty queue: idle 
 test("plan: an empty pool with a queue of idle jobs: no workers, demand, and launches", async (t) => {
   const { plan: p } = await plan(
     {
-      condor_q: fixture("01_condor_q_idle_jobs.json"),
-      "condor_q.af": [0, 1, 2, 3, 4, 5]
-        .map((n) => `vm#1.${n}#1795347830 1 ${n === 5 ? 1 : 0}`)
-        .join("\n"),
+      "condor_q.af": flagged("01_condor_q_idle_jobs.af.txt", (n) => `1\t${n === 5 ? 1 : 0}`),
       condor_status: fixture("01_condor_status_startd_empty.json"),
     },
     { alpha: [], beta: [] },
@@ -169,8 +174,7 @@ test("plan: stale ads of a worker we already terminated are no worker and no cap
   // worker1's idle ads still name i-worker1, which alpha no longer has.
   const { plan: p } = await plan(
     {
-      condor_q: fixture("02_condor_q_idle_only.json"),
-      "condor_q.af": "vm#1.4#1795347830 1 0\nvm#1.5#1795347830 1 0\n",
+      "condor_q.af": flagged("02_condor_q_idle_only.af.txt", () => "1\t0"),
       condor_status: fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
     },
     { alpha: [] },
@@ -194,7 +198,10 @@ test("plan: stale ads at the address of a new instance do not make that instance
   ).filter((ad) => ad.AutoscalerInstanceId === "i-worker1");
   t.is(stale.length, 2);
   const { plan: p } = await plan(
-    { condor_q: fixture("05_condor_q_empty.json"), condor_status: JSON.stringify(stale) },
+    {
+      "condor_q.af": fixture("condor_q_global_empty_queue.txt"),
+      condor_status: JSON.stringify(stale),
+    },
     { alpha: [{ id: "i-worker9", name: "worker9", address: "127.0.0.1", age: "2m" }], beta: [] },
   );
   t.deepEqual(p.workers, [
@@ -211,7 +218,7 @@ test("plan: stale ads at the address of a new instance do not make that instance
 
 test("plan: a failing condor_q leaves the observation incomplete: notes say so, and idle workers past their timeout are not terminated", async (t) => {
   const { plan: p } = await plan({
-    condor_q: { err: SCHEDD_DOWN, exit: 1 },
+    "condor_q.af": { err: SCHEDD_DOWN, exit: 1 },
     condor_status: fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
   });
   t.deepEqual(p.workers[0], {
@@ -226,7 +233,7 @@ test("plan: a failing condor_q leaves the observation incomplete: notes say so, 
   t.truthy(note);
   t.regex(
     note ?? "",
-    /nothing is scaled down this tick \(queue: condor_q -global -constraint '.*' -json/,
+    /nothing is scaled down this tick \(queue: condor_q -global -constraint '.*' -af:t/,
   );
   t.regex(note ?? "", /exit code 1 \(stderr: -- Failed to fetch ads from: /);
 });
@@ -234,7 +241,7 @@ test("plan: a failing condor_q leaves the observation incomplete: notes say so, 
 test("plan: a hanging condor_status times out: incomplete, workers unseen, nothing terminated", async (t) => {
   const { plan: p } = await plan(
     {
-      condor_q: fixture("05_condor_q_empty.json"),
+      "condor_q.af": fixture("condor_q_global_empty_queue.txt"),
       condor_status: { mode: "hang" },
     },
     {},
@@ -249,12 +256,12 @@ test("plan: a hanging condor_status times out: incomplete, workers unseen, nothi
     ],
   );
   t.deepEqual(terminations(p), []);
-  t.regex(p.notes.join("\n"), /machines: condor_status -startd -json .*: no answer within 1s/);
+  t.regex(p.notes.join("\n"), /machines: condor_status -slots -json .*: no answer within 1s/);
 });
 
 test("run --once: truncated condor_status output is logged with the command, the tick is INCOMPLETE, exit 0", async (t) => {
   const fakes = await scenario({
-    condor_q: fixture("05_condor_q_empty.json"),
+    "condor_q.af": fixture("condor_q_global_empty_queue.txt"),
     condor_status: fixture("05_condor_status_idle_autoscaler_truncated.json"),
   });
   const dir = await config(fakes, {});
@@ -265,7 +272,7 @@ test("run --once: truncated condor_status output is logged with the command, the
   t.truthy(gap, result.stdout);
   t.regex(
     String(gap?.msg),
-    /condor_status -startd -json -attributes MyType,Name,.* -constraint 'AutoscalerPool == "test"': malformed or truncated JSON \(8192 bytes\)/,
+    /condor_status -slots -json -attributes MyType,Name,.* -constraint 'AutoscalerPool == "test"': malformed or truncated JSON \(8192 bytes\)/,
   );
   const summary = logged.find((r) => r.summary === true);
   t.regex(String(summary?.msg), /INCOMPLETE \(1 gaps?\)/);

@@ -33,7 +33,7 @@ test("a hanging tool is killed at the timeout, retried, then fails with failure 
   const error = await t.throwsAsync(pool.machines(), { instanceOf: CondorError });
   const elapsed = Date.now() - started;
   t.is(error?.failure, "timeout");
-  t.regex(error?.message ?? "", /^condor_status -startd -json .*: no answer within 1s$/);
+  t.regex(error?.message ?? "", /^condor_status -slots -json .*: no answer within 1s$/);
   // Each attempt lasts its full second: two attempts.
   t.true(elapsed >= 1900, `${elapsed} ms for two attempts of 1 s`);
   // An attempt killed before Node even started the fake (a loaded machine) leaves no line; never
@@ -44,7 +44,7 @@ test("a hanging tool is killed at the timeout, retried, then fails with failure 
 });
 
 test("a non-zero exit fails with failure exit, the exit code and stderr in the message", async (t) => {
-  const fakes = await scenario({ condor_q: { err: SCHEDD_DOWN, exit: 1 } });
+  const fakes = await scenario({ "condor_q.af": { err: SCHEDD_DOWN, exit: 1 } });
   const { pool } = fakePool(fakes, { retries: 1 });
   const error = await t.throwsAsync(pool.idleJobs([{ cloud: "alpha", constraint: "true" }]), {
     instanceOf: CondorError,
@@ -53,7 +53,7 @@ test("a non-zero exit fails with failure exit, the exit code and stderr in the m
   t.is(error?.stderr, SCHEDD_DOWN.trim());
   t.is(
     error?.message,
-    `condor_q -global -constraint 'JobStatus == 1 && ((true))' -json -attributes GlobalJobId,ClusterId,ProcId,JobStatus,QDate,EnteredCurrentStatus,RequestCpus,RequestMemory,RequestDisk,RequestGPUs,Owner,AcctGroup: exit code 1 (stderr: ${SCHEDD_DOWN.trim()})`,
+    `condor_q -global -constraint 'JobStatus == 1 && ((true))' -af:t GlobalJobId ClusterId ProcId EnteredCurrentStatus QDate RequestCpus RequestMemory RequestGPUs Owner: exit code 1 (stderr: ${SCHEDD_DOWN.trim()})`,
   );
   t.is((await fakes.calls()).length, 2, "retried once");
 });
@@ -97,8 +97,8 @@ test("a tool that is not executable fails with failure spawn", async (t) => {
 
 test("a retry succeeds when the first attempt fails and the second works", async (t) => {
   const fakes = await scenario({
-    "condor_q.1": { err: SCHEDD_DOWN, exit: 1 },
-    condor_q: fixture("01_condor_q_idle_jobs.json"),
+    "condor_q.af.1": { err: SCHEDD_DOWN, exit: 1 },
+    "condor_q.af": fixture("01_condor_q_idle_jobs.af.txt"),
   });
   const { pool } = fakePool(fakes, { retries: 1 });
   const jobs = await pool.idleJobs([{ cloud: "alpha", constraint: "true" }]);
@@ -120,7 +120,7 @@ test("a retry succeeds after a first attempt that hung", async (t) => {
 test("retries are bounded: retries 2 is three attempts, then the last error", async (t) => {
   const fakes = await scenario({ condor_status: { err: "boom\n", exit: 3 } });
   const error = await t.throwsAsync(
-    runTool("condor_status", ["-startd"], {
+    runTool("condor_status", ["-slots"], {
       binDir: fakes.binDir,
       timeoutSeconds: 10,
       retries: 2,
@@ -128,7 +128,7 @@ test("retries are bounded: retries 2 is three attempts, then the last error", as
     }),
     { instanceOf: CondorError },
   );
-  t.is(error?.message, "condor_status -startd: exit code 3 (stderr: boom)");
+  t.is(error?.message, "condor_status -slots: exit code 3 (stderr: boom)");
   t.is((await fakes.calls()).length, 3);
 });
 
@@ -165,7 +165,7 @@ test("truncated condor_status output fails with failure output naming the comman
     instanceOf: CondorError,
   });
   t.is(error?.failure, "output");
-  t.true(error?.command.startsWith("condor_status -startd -json -attributes MyType,Name,"));
+  t.true(error?.command.startsWith("condor_status -slots -json -attributes MyType,Name,"));
   t.regex(error?.message ?? "", /: malformed or truncated JSON \(8192 bytes\)/);
   t.is((await fakes.calls()).length, 2, "a broken answer is retried like a failed call");
 });
@@ -185,14 +185,26 @@ test("a truncated answer followed by a whole one: the retry's answer is used", a
   );
 });
 
-test("malformed condor_q output fails with failure output naming the command", async (t) => {
-  const fakes = await scenario({ condor_q: fixture("01_condor_q_idle_jobs_malformed.json") });
+test("malformed condor_status output fails with failure output naming the command", async (t) => {
+  const fakes = await scenario({
+    condor_status: fixture("05_condor_status_idle_autoscaler_truncated.json"),
+  });
+  const error = await t.throwsAsync(fakePool(fakes).pool.machines(), { instanceOf: CondorError });
+  t.is(error?.failure, "output");
+  t.regex(error?.message ?? "", /^condor_status -slots -json .*: malformed or truncated JSON/);
+});
+
+test("condor_q output in another format than asked (JSON instead of -af:t) fails with failure output", async (t) => {
+  const fakes = await scenario({ "condor_q.af": fixture("01_condor_q_idle_jobs.json") });
   const error = await t.throwsAsync(
     fakePool(fakes).pool.idleJobs([{ cloud: "alpha", constraint: "true" }]),
     { instanceOf: CondorError },
   );
   t.is(error?.failure, "output");
-  t.regex(error?.message ?? "", /^condor_q -global -constraint .*: malformed or truncated JSON/);
+  t.regex(
+    error?.message ?? "",
+    /^condor_q -global -constraint .*: line 1 has 1 fields, expected 9$/,
+  );
 });
 
 test("the command in logs and errors is quoted as a person would type it", (t) => {

@@ -4,7 +4,7 @@
  * after. A CondorPool stub stands in for HTCondor.
  */
 import test from "ava";
-import type { CondorPool, JobSelector, WorkerRef } from "../../src/condor/pool.js";
+import type { CondorPool, JobSelector, RecheckedState, WorkerRef } from "../../src/condor/pool.js";
 import { ProviderError } from "../../src/model/errors.js";
 import { emptyMemory } from "../../src/model/memory.js";
 import type { PoolPolicy } from "../../src/model/policy.js";
@@ -32,10 +32,21 @@ function instance(id: string, overrides: Partial<Instance> = {}): Instance {
 
 /** A machine idle for 10 minutes, advertising its instance id. */
 function idleMachine(id: string): StartdMachine {
-  return { name: `${id}@vm`, machine: "vm", instanceId: id, activity: "idle", idleSeconds: 600 };
+  return {
+    name: `${id}@vm`,
+    machine: "vm",
+    instanceId: id,
+    cloud: "alpha",
+    pool: "test",
+    activity: "idle",
+    idleSeconds: 600,
+  };
 }
 
-/** HTCondor as a stub: fixed snapshot answers, scripted re-check, every call recorded. */
+/**
+ * HTCondor as a stub: fixed snapshot answers, scripted re-check (the ids `still` returns are idle,
+ * those in `absent` have no ads, the rest busy), every call recorded.
+ */
 class StubPool implements CondorPool {
   readonly confirmed: WorkerRef[][] = [];
   readonly withdrawn: WorkerRef[][] = [];
@@ -43,6 +54,7 @@ class StubPool implements CondorPool {
     private readonly machineList: StartdMachine[],
     private readonly still: (workers: readonly WorkerRef[]) => Promise<Set<string>>,
     private readonly withdrawal: () => Promise<void> = async () => {},
+    private readonly absent: ReadonlySet<string> = new Set(),
   ) {}
   idleJobs(_selectors: readonly JobSelector[]): Promise<IdleJob[]> {
     return Promise.resolve([]);
@@ -50,9 +62,15 @@ class StubPool implements CondorPool {
   machines(): Promise<StartdMachine[]> {
     return Promise.resolve(this.machineList);
   }
-  confirmIdle(workers: readonly WorkerRef[]): Promise<Set<string>> {
+  async recheck(workers: readonly WorkerRef[]): Promise<Map<string, RecheckedState>> {
     this.confirmed.push([...workers]);
-    return this.still(workers);
+    const idle = await this.still(workers);
+    return new Map(
+      workers.map(({ instanceId: id }) => [
+        id,
+        this.absent.has(id) ? "absent" : idle.has(id) ? "idle" : "busy",
+      ]),
+    );
   }
   withdraw(workers: readonly WorkerRef[]): Promise<void> {
     this.withdrawn.push([...workers]);
@@ -102,7 +120,7 @@ test("an idle worker that the re-check finds busy is not terminated, and 'spared
 
 test("a re-check that throws spares every idle termination, but not stuck or failed instances", async (t) => {
   const condor = new StubPool(THREE.map(idleMachine), async () => {
-    throw new Error("condor_status -startd: no answer within 30s");
+    throw new Error("condor_status -slots: no answer within 30s");
   });
   const provider = new ScriptedProvider("alpha", {
     list: async () => [
@@ -113,11 +131,11 @@ test("a re-check that throws spares every idle termination, but not stuck or fai
   const { result, records } = tick(condor, provider);
   await result;
   t.deepEqual(terminated(provider), ["i-4"]);
-  const warning = records.find((r) => r.msg.startsWith("cannot re-check idle workers"));
+  const warning = records.find((r) => r.msg.startsWith("cannot re-check workers"));
   t.is(warning?.level, WARN);
   t.is(
     warning?.msg,
-    "cannot re-check idle workers before terminating, sparing them this tick: condor_status -startd: no answer within 30s",
+    "cannot re-check workers before terminating, sparing them this tick: condor_status -slots: no answer within 30s",
   );
 });
 
@@ -199,4 +217,67 @@ test("a dry run neither re-checks nor withdraws nor terminates", async (t) => {
   t.deepEqual(condor.withdrawn, []);
   t.deepEqual(terminated(provider), []);
   t.true(messages().some((m) => m.startsWith("would terminate i-")));
+});
+
+test("a worker stuck booting is re-checked too: still without ads it is terminated, with ads it is spared", async (t) => {
+  // i-1 and i-2 never joined in the snapshot and are past the boot timeout; i-2 joined since.
+  const condor = new StubPool([], async () => new Set(["i-2"]), undefined, new Set(["i-1"]));
+  const provider = new ScriptedProvider("alpha", {
+    list: async () => [instance("i-1"), instance("i-2")],
+  });
+  const { result, messages } = tick(condor, provider);
+  const outcome = await result;
+  t.deepEqual(
+    outcome.plan.actions.map((a) => (a.kind === "terminate" ? a.cause : a.kind)),
+    ["stuck", "stuck"],
+  );
+  t.deepEqual(terminated(provider), ["i-1"]);
+  t.true(messages().includes("spared i-2 on alpha: it is idle in the pool"));
+});
+
+test("an idle worker whose ads vanished before the re-check is spared, not read as idle", async (t) => {
+  const condor = new StubPool(
+    [idleMachine("i-1")],
+    async () => new Set(),
+    undefined,
+    new Set(["i-1"]),
+  );
+  const provider = new ScriptedProvider("alpha", { list: async () => [instance("i-1")] });
+  const { result, messages } = tick(condor, provider);
+  await result;
+  t.deepEqual(terminated(provider), []);
+  t.true(
+    messages().includes("spared i-1 on alpha: its ads are gone from the collector when re-checked"),
+  );
+});
+
+test("ads of a worker whose instance its cloud no longer lists are withdrawn (it died on its own)", async (t) => {
+  // i-9 was killed outside the daemon: its idle ads linger, alpha lists only i-1 (busy).
+  const busy: StartdMachine = { ...idleMachine("i-1"), activity: "busy" };
+  delete busy.idleSeconds;
+  const condor = new StubPool([busy, idleMachine("i-9")], async () => new Set());
+  const provider = new ScriptedProvider("alpha", { list: async () => [instance("i-1")] });
+  const { result, messages } = tick(condor, provider);
+  await result;
+  t.deepEqual(terminated(provider), []);
+  t.deepEqual(condor.withdrawn, [[{ instanceId: "i-9", startd: "i-9@vm" }]]);
+  t.true(messages().includes("withdrawing the ads of i-9@vm: alpha no longer has i-9"));
+});
+
+test("no ads are withdrawn for a cloud whose listing failed: its instances are unknown, not gone", async (t) => {
+  const condor = new StubPool([idleMachine("i-9")], async () => new Set());
+  const provider = new ScriptedProvider("alpha", {
+    list: async () => {
+      throw new ProviderError("throttled", "RequestLimitExceeded");
+    },
+  });
+  await tick(condor, provider).result;
+  t.deepEqual(condor.withdrawn, []);
+});
+
+test("a dry run withdraws no ads of gone workers", async (t) => {
+  const condor = new StubPool([idleMachine("i-9")], async () => new Set());
+  const provider = new ScriptedProvider("alpha", { list: async () => [] });
+  await tick(condor, provider, true).result;
+  t.deepEqual(condor.withdrawn, []);
 });

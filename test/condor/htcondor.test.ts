@@ -1,10 +1,14 @@
 /**
- * HTCondorPool around a termination: the targeted re-check right before (confirmIdle) and the
+ * HTCondorPool around a termination: the targeted re-check right before (recheck) and the
  * withdrawal of the dead worker's ads right after (withdraw, through condor_advertise).
  */
 import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import test from "ava";
 import { parseClassAds } from "../../src/condor/classads.js";
+import { toolPath } from "../../src/condor/exec.js";
 import { workerConstraint } from "../../src/condor/htcondor.js";
 import type { WorkerRef } from "../../src/condor/pool.js";
 import { STARTD_ATTRIBUTES } from "../../src/condor/startds.js";
@@ -36,20 +40,20 @@ test("the worker constraint names each instance id, and the startd's name where 
   t.is(workerConstraint([{ instanceId: "i-9" }]), '(AutoscalerInstanceId =?= "i-9")');
 });
 
-test("confirmIdle asks one targeted condor_status naming the workers, and keeps those still idle", async (t) => {
+test("recheck asks one targeted condor_status -slots naming the workers, and finds both idle", async (t) => {
   const fakes = await scenario({ condor_status: IDLE });
-  const still = await fakePool(fakes, { collector: "head.example.org" }).pool.confirmIdle([
+  const states = await fakePool(fakes, { collector: "head.example.org" }).pool.recheck([
     WORKER1,
     WORKER2,
   ]);
-  t.deepEqual([...still].sort(), ["i-worker1", "os-beta-2"]);
+  t.deepEqual(Object.fromEntries(states), { "i-worker1": "idle", "os-beta-2": "idle" });
   t.deepEqual(await fakes.calls(), [
     {
       tool: "condor_status",
       argv: [
         "-pool",
         "head.example.org",
-        "-startd",
+        "-slots",
         "-json",
         "-attributes",
         STARTD_ATTRIBUTES.join(","),
@@ -60,57 +64,70 @@ test("confirmIdle asks one targeted condor_status naming the workers, and keeps 
   ]);
 });
 
-test("confirmIdle leaves out a worker that got claimed since the snapshot", async (t) => {
+test("recheck: a worker that got claimed since the snapshot is busy", async (t) => {
   const fakes = await scenario({ condor_status: worker1Claimed() });
-  const still = await fakePool(fakes).pool.confirmIdle([WORKER1, WORKER2]);
-  t.deepEqual([...still], ["os-beta-2"]);
+  const states = await fakePool(fakes).pool.recheck([WORKER1, WORKER2]);
+  t.deepEqual(Object.fromEntries(states), { "i-worker1": "busy", "os-beta-2": "idle" });
 });
 
-test("confirmIdle leaves out workers whose partitionable slot has dynamic slots again", async (t) => {
+test("recheck: workers whose partitionable slot has dynamic slots again are busy", async (t) => {
   const fakes = await scenario({
     condor_status: fixture("02_condor_status_busy_pslots_autoscaler.json"),
   });
-  t.deepEqual([...(await fakePool(fakes).pool.confirmIdle([WORKER1, WORKER2]))], []);
+  const states = await fakePool(fakes).pool.recheck([WORKER1, WORKER2]);
+  t.deepEqual(Object.fromEntries(states), { "i-worker1": "busy", "os-beta-2": "busy" });
 });
 
-test("confirmIdle: a worker with an unreadable slot ad is not confirmed idle", async (t) => {
+test("recheck: a worker with an unreadable slot ad is busy, never idle", async (t) => {
   const fakes = await scenario({
     condor_status: fixture("05_condor_status_idle_no_state_autoscaler.json"),
   });
-  t.deepEqual([...(await fakePool(fakes).pool.confirmIdle([WORKER1, WORKER2]))], ["os-beta-2"]);
+  const states = await fakePool(fakes).pool.recheck([WORKER1, WORKER2]);
+  t.deepEqual(Object.fromEntries(states), { "i-worker1": "busy", "os-beta-2": "idle" });
 });
 
-test("confirmIdle: a worker with no ads left runs nothing and stays confirmed", async (t) => {
+test("recheck: a worker with no slot ads is absent, not idle", async (t) => {
   const fakes = await scenario({ condor_status: fixture("01_condor_status_startd_empty.json") });
-  t.deepEqual([...(await fakePool(fakes).pool.confirmIdle([WORKER1]))], ["i-worker1"]);
+  const states = await fakePool(fakes).pool.recheck([WORKER1]);
+  t.deepEqual(Object.fromEntries(states), { "i-worker1": "absent" });
 });
 
-test("confirmIdle throws when condor_status fails: HTCondor cannot tell", async (t) => {
+test("recheck: StartD daemon ads (what -startd answers in HTCondor 25) are no slot: the worker is absent", async (t) => {
+  const fakes = await scenario({
+    condor_status: fixture("02_condor_status_startd_daemon_ads.json"),
+  });
+  const states = await fakePool(fakes).pool.recheck([
+    { instanceId: "i-worker1", startd: "worker1@vm" },
+  ]);
+  t.deepEqual(Object.fromEntries(states), { "i-worker1": "absent" });
+});
+
+test("recheck throws when condor_status fails: HTCondor cannot tell", async (t) => {
   const fakes = await scenario({ condor_status: { err: "Error: communication error\n", exit: 1 } });
-  const error = await t.throwsAsync(fakePool(fakes).pool.confirmIdle([WORKER1]), {
+  const error = await t.throwsAsync(fakePool(fakes).pool.recheck([WORKER1]), {
     instanceOf: CondorError,
   });
   t.is(error?.failure, "exit");
 });
 
-test("confirmIdle with no workers asks nothing", async (t) => {
+test("recheck with no workers asks nothing", async (t) => {
   const fakes = await scenario();
-  t.deepEqual([...(await fakePool(fakes).pool.confirmIdle([]))], []);
+  t.deepEqual([...(await fakePool(fakes).pool.recheck([]))], []);
   t.deepEqual(await fakes.calls(), []);
 });
 
-test("confirmIdle does not disturb the first-seen idle times of machines()", async (t) => {
+test("recheck does not disturb the first-seen idle times of machines()", async (t) => {
   const fakes = await scenario({ condor_status: IDLE });
   const clock = new ManualClock(NOW);
   const { pool } = fakePool(fakes, {}, clock);
   await pool.machines();
   clock.advance(100);
-  await pool.confirmIdle([WORKER2]);
+  await pool.recheck([WORKER2]);
   clock.advance(20);
   t.is((await pool.machines()).find((m) => m.name === "worker2@vm")?.idleSeconds, 120);
 });
 
-test("withdraw invalidates the startd ads, then the master ads, with an ad file naming the ids", async (t) => {
+test("withdraw invalidates the slot ads, the StartD daemon ads, then the master ads, with an ad file naming the ids", async (t) => {
   const fakes = await scenario({ condor_advertise: "Sent 1 of 1 ad to vm\n" });
   await fakePool(fakes, { collector: "head.example.org:9618" }).pool.withdraw([
     WORKER1,
@@ -121,6 +138,7 @@ test("withdraw invalidates the startd ads, then the master ads, with an ad file 
     calls.map((call) => call.argv.slice(0, 3)),
     [
       ["-pool", "head.example.org:9618", "INVALIDATE_STARTD_ADS"],
+      ["-pool", "head.example.org:9618", "INVALIDATE_STARTD_ADS"],
       ["-pool", "head.example.org:9618", "INVALIDATE_MASTER_ADS"],
     ],
   );
@@ -129,8 +147,9 @@ test("withdraw invalidates the startd ads, then the master ads, with an ad file 
     '(AutoscalerInstanceId =?= "i-worker1" || Name =?= "worker1@vm" || substr(Name, -11) =?= "@worker1@vm")' +
     ' || (AutoscalerInstanceId =?= "i-worker7")';
   t.is(calls[0]?.ad, `MyType = "Query"\nTargetType = "Machine"\nRequirements = ${requirements}\n`);
+  t.is(calls[1]?.ad, `MyType = "Query"\nTargetType = "StartD"\nRequirements = ${requirements}\n`);
   t.is(
-    calls[1]?.ad,
+    calls[2]?.ad,
     `MyType = "Query"\nTargetType = "DaemonMaster"\nRequirements = ${requirements}\n`,
   );
   for (const call of calls) {
@@ -145,8 +164,28 @@ test("withdraw without a collector passes no -pool", async (t) => {
   await fakePool(fakes).pool.withdraw([{ instanceId: "i-1" }]);
   t.deepEqual(
     (await fakes.calls()).map((call) => call.argv[0]),
-    ["INVALIDATE_STARTD_ADS", "INVALIDATE_MASTER_ADS"],
+    ["INVALIDATE_STARTD_ADS", "INVALIDATE_STARTD_ADS", "INVALIDATE_MASTER_ADS"],
   );
+});
+
+test("condor_advertise is found in the sbin beside binDir, where HTCondor's packages install it", async (t) => {
+  const fakes = await scenario();
+  const release = await mkdtemp(join(tmpdir(), "condor-autoscaler-release-"));
+  t.teardown(() => rm(release, { recursive: true, force: true }));
+  await mkdir(join(release, "bin"));
+  await mkdir(join(release, "sbin"));
+  for (const tool of ["condor_q", "condor_status"])
+    await symlink(join(fakes.binDir, tool), join(release, "bin", tool));
+  await symlink(join(fakes.binDir, "condor_advertise"), join(release, "sbin", "condor_advertise"));
+  const { pool } = fakePool(fakes, { binDir: join(release, "bin") });
+  await pool.withdraw([{ instanceId: "i-1" }]);
+  t.is((await fakes.callsOf("condor_advertise")).length, 3);
+  t.is(
+    toolPath("condor_advertise", join(release, "bin")),
+    join(release, "sbin", "condor_advertise"),
+  );
+  t.is(toolPath("condor_q", join(release, "bin")), join(release, "bin", "condor_q"));
+  t.is(toolPath("condor_advertise", undefined), "condor_advertise");
 });
 
 test("withdraw fails with a CondorError when condor_advertise fails, and still cleans up", async (t) => {

@@ -1,37 +1,42 @@
 /**
- * Demand through the fake condor_q: the idle jobs HTCondor selects, per cloud, in at most two calls
- * per schedd. The fake evaluates nothing, so each scenario serves what condor_q prints for the
- * constraint the test expects (the idle-only files are the real outputs without their running
- * jobs, see test/fixtures/htcondor/PROVENANCE.md), and the constraint itself is asserted.
+ * Demand through the fake condor_q: the idle jobs HTCondor selects, per cloud, with the requests
+ * HTCondor evaluated, in one `-af:t` call per schedd. The fake evaluates nothing, so each scenario
+ * serves what condor_q prints for the query the test expects (test/fixtures/htcondor/PROVENANCE.md
+ * says where each answer comes from), and the query itself is asserted.
  */
 import test from "ava";
-import { idleJobFromAd, JOB_ATTRIBUTES } from "../../src/condor/queue.js";
+import { cloudFlag, JOB_COLUMNS, parseQueue } from "../../src/condor/queue.js";
 import { CondorError } from "../../src/model/errors.js";
 import type { IdleJob } from "../../src/model/snapshot.js";
-import {
-  argAfter,
-  type FakeCall,
-  fakePool,
-  fixture,
-  removeScenarios,
-  scenario,
-} from "./fake-condor.js";
+import { argAfter, fakePool, fixture, removeScenarios, scenario } from "./fake-condor.js";
 
 test.after.always(removeScenarios);
 
 const ALL = [{ cloud: "alpha", constraint: "true" }];
-const JSON_TAIL = ["-json", "-attributes", JOB_ATTRIBUTES.join(",")];
+const AF_TAIL = ["-af:t", ...JOB_COLUMNS];
 
 function ids(jobs: readonly IdleJob[]): string[] {
   return jobs.map((job) => job.id);
 }
 
-function isAf(call: FakeCall): boolean {
-  return call.argv.includes("-af");
+/** An -af:t line of job 1.<proc> as the real pool printed them, with the flags given. */
+function afLine(proc: number, ...flags: number[]): string {
+  return [
+    `vm#1.${proc}#1795347830`,
+    "1",
+    String(proc),
+    "1795347830",
+    "1795347830",
+    "1",
+    "128",
+    "undefined",
+    "submitter",
+    ...flags.map(String),
+  ].join("\t");
 }
 
-test("idle jobs of the real 01 output carry what the planner needs, from one condor_q -global call", async (t) => {
-  const fakes = await scenario({ condor_q: fixture("01_condor_q_idle_jobs.json") });
+test("idle jobs of the real 01 queue carry what the planner needs, from one condor_q -global -af call", async (t) => {
+  const fakes = await scenario({ "condor_q.af": fixture("01_condor_q_idle_jobs.af.txt") });
   const { pool } = fakePool(fakes);
   const jobs = await pool.idleJobs(ALL);
   t.is(jobs.length, 6);
@@ -50,14 +55,13 @@ test("idle jobs of the real 01 output carry what the planner needs, from one con
     {
       tool: "condor_q",
       // No shell: the constraint is one argument, spaces and parentheses included.
-      argv: ["-global", "-constraint", "JobStatus == 1 && ((true))", ...JSON_TAIL],
+      argv: ["-global", "-constraint", "JobStatus == 1 && ((true))", ...AF_TAIL],
     },
   ]);
 });
-
 test("only the idle jobs of the real 02 and 04 queues count (JobStatus 1, with their own times)", async (t) => {
-  for (const file of ["02_condor_q_idle_only.json", "04_condor_q_idle_only.json"]) {
-    const fakes = await scenario({ condor_q: fixture(file) });
+  for (const file of ["02_condor_q_idle_only.af.txt", "04_condor_q_idle_only.af.txt"]) {
+    const fakes = await scenario({ "condor_q.af": fixture(file) });
     const jobs = await fakePool(fakes).pool.idleJobs(ALL);
     t.deepEqual(ids(jobs), ["vm#1.4", "vm#1.5"], file);
     t.deepEqual(
@@ -73,7 +77,9 @@ test("held jobs never count: HTCondor is asked for JobStatus == 1 only", async (
   // The queue has 1.4 and 1.5 held; condor_q answers the constraint with the four idle jobs.
   const held = fixture("01_condor_q_two_held.json");
   t.is((held.match(/"JobStatus": 5,/g) ?? []).length, 2);
-  const fakes = await scenario({ condor_q: fixture("01_condor_q_two_held_constrained.json") });
+  const fakes = await scenario({
+    "condor_q.af": fixture("01_condor_q_two_held_constrained.af.txt"),
+  });
   const jobs = await fakePool(fakes).pool.idleJobs([
     { cloud: "alpha", constraint: 'Owner == "submitter" || JobStatus == 5' },
   ]);
@@ -86,8 +92,8 @@ test("held jobs never count: HTCondor is asked for JobStatus == 1 only", async (
   );
 });
 
-test("clouds sharing one constraint: one condor_q call, no -af, every job for each of them", async (t) => {
-  const fakes = await scenario({ condor_q: fixture("02_condor_q_idle_only.json") });
+test("clouds sharing one constraint: one call without flags, every job for each of them", async (t) => {
+  const fakes = await scenario({ "condor_q.af": fixture("02_condor_q_idle_only.af.txt") });
   const jobs = await fakePool(fakes).pool.idleJobs([
     { cloud: "alpha", constraint: "RequestCpus <= 4" },
     { cloud: "beta", constraint: " RequestCpus <= 4 " },
@@ -101,16 +107,16 @@ test("clouds sharing one constraint: one condor_q call, no -af, every job for ea
   );
   const calls = await fakes.calls();
   t.is(calls.length, 1);
-  t.false(calls.some(isAf));
-  t.is(argAfter(calls[0]?.argv ?? [], "-constraint"), "JobStatus == 1 && ((RequestCpus <= 4))");
+  t.deepEqual(calls[0]?.argv, [
+    "-global",
+    "-constraint",
+    "JobStatus == 1 && ((RequestCpus <= 4))",
+    ...AF_TAIL,
+  ]);
 });
 
-test("clouds with different constraints: membership per cloud from one -af call that HTCondor evaluates", async (t) => {
-  const fakes = await scenario({
-    condor_q: fixture("02_condor_q_idle_only.json"),
-    // What condor_q -af prints for these jobs: GlobalJobId, then one 1/0 per cloud.
-    "condor_q.af": "vm#1.4#1795347830 1 0\nvm#1.5#1795347830 1 1\n",
-  });
+test("clouds with different constraints: a flag per cloud that HTCondor evaluates, in the same call", async (t) => {
+  const fakes = await scenario({ "condor_q.af": `${afLine(4, 1, 0)}\n${afLine(5, 1, 1)}\n` });
   const selectors = [
     { cloud: "alpha", constraint: "RequestCpus <= 4" },
     { cloud: "beta", constraint: 'Owner == "submitter" && ProcId == 5' },
@@ -124,28 +130,19 @@ test("clouds with different constraints: membership per cloud from one -af call 
     ],
   );
   const calls = await fakes.calls();
-  t.is(calls.length, 2, "two calls however many clouds");
-  const constraint =
-    'JobStatus == 1 && ((RequestCpus <= 4) || (Owner == "submitter" && ProcId == 5))';
-  const json = calls.find((call) => !isAf(call));
-  const af = calls.find(isAf);
-  t.deepEqual(json?.argv, ["-global", "-constraint", constraint, ...JSON_TAIL]);
-  t.deepEqual(af?.argv, [
+  t.is(calls.length, 1, "one call however many clouds");
+  t.deepEqual(calls[0]?.argv, [
     "-global",
     "-constraint",
-    constraint,
-    "-af",
-    "GlobalJobId",
+    'JobStatus == 1 && ((RequestCpus <= 4) || (Owner == "submitter" && ProcId == 5))',
+    ...AF_TAIL,
     "ifThenElse((RequestCpus <= 4) =?= true, 1, 0)",
     'ifThenElse((Owner == "submitter" && ProcId == 5) =?= true, 1, 0)',
   ]);
 });
 
-test("three clouds, two distinct constraints: the or-ed constraint names each once, -af has a flag per cloud", async (t) => {
-  const fakes = await scenario({
-    condor_q: fixture("02_condor_q_idle_only.json"),
-    "condor_q.af": "vm#1.4#1795347830 1 0 1\nvm#1.5#1795347830 1 0 1\n",
-  });
+test("three clouds, two distinct constraints: the or-ed constraint names each once, a flag per cloud", async (t) => {
+  const fakes = await scenario({ "condor_q.af": `${afLine(4, 1, 0, 1)}\n${afLine(5, 1, 0, 1)}\n` });
   const jobs = await fakePool(fakes).pool.idleJobs([
     { cloud: "alpha", constraint: "true" },
     { cloud: "beta", constraint: "RequestGpus > 0" },
@@ -158,18 +155,13 @@ test("three clouds, two distinct constraints: the or-ed constraint names each on
       ["alpha", "gamma"],
     ],
   );
-  const calls = await fakes.calls();
-  t.is(calls.length, 2);
-  const af = calls.find(isAf)?.argv ?? [];
-  t.is(argAfter(af, "-constraint"), "JobStatus == 1 && ((true) || (RequestGpus > 0))");
-  t.is(af.length - af.indexOf("GlobalJobId") - 1, 3);
+  const argv = (await fakes.calls())[0]?.argv ?? [];
+  t.is(argAfter(argv, "-constraint"), "JobStatus == 1 && ((true) || (RequestGpus > 0))");
+  t.deepEqual(argv.slice(-3), [cloudFlag("true"), cloudFlag("RequestGpus > 0"), cloudFlag("true")]);
 });
 
-test("a job no cloud selects in the -af answer is not demand", async (t) => {
-  const fakes = await scenario({
-    condor_q: fixture("02_condor_q_idle_only.json"),
-    "condor_q.af": "vm#1.4#1795347830 0 0\nvm#1.5#1795347830 0 1\n",
-  });
+test("a job no cloud's flag selects is not demand", async (t) => {
+  const fakes = await scenario({ "condor_q.af": `${afLine(4, 0, 0)}\n${afLine(5, 0, 1)}\n` });
   const jobs = await fakePool(fakes).pool.idleJobs([
     { cloud: "alpha", constraint: "false" },
     { cloud: "beta", constraint: "ProcId == 5" },
@@ -180,36 +172,50 @@ test("a job no cloud selects in the -af answer is not demand", async (t) => {
   );
 });
 
-test("a job in the JSON but missing from the -af answer (it arrived between the calls) is not counted", async (t) => {
-  const fakes = await scenario({
-    condor_q: fixture("01_condor_q_idle_jobs.json"),
-    "condor_q.af": [0, 1, 2, 4, 5].map((proc) => `vm#1.${proc}#1795347830 1 1`).join("\n"),
-  });
-  const { pool, records } = fakePool(fakes);
-  const jobs = await pool.idleJobs([
-    { cloud: "alpha", constraint: "true" },
-    { cloud: "beta", constraint: "RequestCpus == 1" },
-  ]);
-  t.deepEqual(ids(jobs), ["vm#1.0", "vm#1.1", "vm#1.2", "vm#1.4", "vm#1.5"]);
-  t.deepEqual(records, [], "not a skipped job: it is counted at the next tick");
+test("an -af line with the wrong number of fields refuses the whole answer (a queue gap), naming the line", async (t) => {
+  const fakes = await scenario({ "condor_q.af": `${afLine(4, 1)}\n${afLine(5, 1, 1)}\n` });
+  const error = await t.throwsAsync(
+    fakePool(fakes).pool.idleJobs([
+      { cloud: "alpha", constraint: "true" },
+      { cloud: "beta", constraint: "ProcId == 5" },
+    ]),
+    { instanceOf: CondorError },
+  );
+  t.is(error?.failure, "output");
+  t.regex(error?.message ?? "", /^condor_q -global .*: line 1 has 10 fields, expected 11$/);
 });
 
-test("an -af line with the wrong number of fields is ignored, not misread", async (t) => {
-  const fakes = await scenario({
-    condor_q: fixture("02_condor_q_idle_only.json"),
-    "condor_q.af": "vm#1.4#1795347830 1\nvm#1.5#1795347830 1 1\n",
-  });
-  const jobs = await fakePool(fakes).pool.idleJobs([
-    { cloud: "alpha", constraint: "true" },
-    { cloud: "beta", constraint: "ProcId == 5" },
+test("requests that are expressions count with the values HTCondor evaluated for them", (t) => {
+  // A job without request_memory: -json prints RequestMemory as an /Expr(...)/, -af its value.
+  const fields = [
+    "vm#3.0#1795347830",
+    "3",
+    "0",
+    "1795347900",
+    "1795347900",
+    "2",
+    "1",
+    "undefined",
+    "submitter",
+  ];
+  const answer = parseQueue(`${fields.join("\t")}\n`, "condor_q", ["alpha"], false);
+  t.deepEqual(answer.jobs, [
+    {
+      id: "vm#3.0",
+      idleSince: 1795347900,
+      cpus: 2,
+      memoryMb: 1,
+      gpus: 0,
+      clouds: ["alpha"],
+      owner: "submitter",
+    },
   ]);
-  t.deepEqual(ids(jobs), ["vm#1.5"]);
 });
 
 test("listed schedds: one condor_q per schedd with -name (and -pool), no -global; jobs of both", async (t) => {
   const fakes = await scenario({
-    "condor_q@vm": fixture("01_condor_q_idle_jobs.json"),
-    "condor_q@vm2": fixture("04_condor_q_idle_only_schedd_vm2.json"),
+    "condor_q@vm.af": fixture("01_condor_q_idle_jobs.af.txt"),
+    "condor_q@vm2.af": fixture("04_condor_q_idle_only_schedd_vm2.af.txt"),
   });
   const jobs = await fakePool(fakes, {
     collector: "head.example.org:9618",
@@ -225,32 +231,11 @@ test("listed schedds: one condor_q per schedd with -name (and -pool), no -global
   t.false(calls.some((call) => call.argv.includes("-global")));
 });
 
-test("listed schedds with different constraints: the -af call goes to each schedd too", async (t) => {
+test("-global answers of two schedds, one after the other, count the jobs of both", async (t) => {
   const fakes = await scenario({
-    "condor_q@vm": fixture("02_condor_q_idle_only.json"),
-    "condor_q@vm.af": "vm#1.4#1795347830 1 0\nvm#1.5#1795347830 0 1\n",
-    "condor_q@vm2": fixture("04_condor_q_idle_only_schedd_vm2.json"),
-    "condor_q@vm2.af": "vm2#1.4#1795347830 0 1\nvm2#1.5#1795347830 0 0\n",
+    "condor_q.af":
+      fixture("01_condor_q_idle_jobs.af.txt") + fixture("04_condor_q_idle_only_schedd_vm2.af.txt"),
   });
-  const jobs = await fakePool(fakes, { schedds: ["vm", "vm2"] }).pool.idleJobs([
-    { cloud: "alpha", constraint: "ProcId == 4" },
-    { cloud: "beta", constraint: "ProcId >= 4" },
-  ]);
-  t.deepEqual(
-    jobs.map((job) => [job.id, job.clouds]),
-    [
-      ["vm#1.4", ["alpha"]],
-      ["vm#1.5", ["beta"]],
-      ["vm2#1.4", ["beta"]],
-    ],
-  );
-  const calls = await fakes.calls();
-  t.is(calls.length, 4);
-  t.is(calls.filter((call) => argAfter(call.argv, "-name") === "vm2" && isAf(call)).length, 1);
-});
-
-test("-global output of two schedds (lists back to back) counts the jobs of both", async (t) => {
-  const fakes = await scenario({ condor_q: fixture("condor_q_global_two_schedds.json") });
   const jobs = await fakePool(fakes).pool.idleJobs(ALL);
   t.is(jobs.length, 8);
   t.is(new Set(ids(jobs)).size, 8, "the schedd's name keeps 1.4 of vm and of vm2 apart");
@@ -258,8 +243,8 @@ test("-global output of two schedds (lists back to back) counts the jobs of both
 
 test("one schedd failing fails the whole answer: no partial demand", async (t) => {
   const fakes = await scenario({
-    "condor_q@vm": fixture("01_condor_q_idle_jobs.json"),
-    "condor_q@vm2": { err: "-- Failed to fetch ads from: <10.0.0.2:9618> : vm2\n", exit: 1 },
+    "condor_q@vm.af": fixture("01_condor_q_idle_jobs.af.txt"),
+    "condor_q@vm2.af": { err: "-- Failed to fetch ads from: <10.0.0.2:9618> : vm2\n", exit: 1 },
   });
   const error = await t.throwsAsync(
     fakePool(fakes, { schedds: ["vm", "vm2"] }).pool.idleJobs(ALL),
@@ -269,10 +254,17 @@ test("one schedd failing fails the whole answer: no partial demand", async (t) =
   t.regex(error?.message ?? "", /^condor_q -name vm2 -constraint .*: exit code 1/);
 });
 
-test("jobs with attributes missing or of the wrong type are skipped, counted and logged", async (t) => {
-  // 1.1 RequestCpus "1", 1.2 RequestMemory an /Expr(...)/, 1.3 no RequestCpus (HTCondor's
-  // default: 1), 1.4 no RequestMemory, 1.5 no EnteredCurrentStatus (QDate instead).
-  const fakes = await scenario({ condor_q: fixture("01_condor_q_bad_attributes.json") });
+test("jobs whose requests HTCondor evaluates to undefined or error are skipped, counted and logged", async (t) => {
+  const lines = [
+    afLine(0),
+    afLine(1).replace("\t1\t128\t", "\terror\t128\t"),
+    afLine(2).replace("\t1\t128\t", "\t1\tundefined\t"),
+    // RequestCpus undefined is HTCondor's default of one core.
+    afLine(3).replace("\t1\t128\t", "\tundefined\t128\t"),
+    // No EnteredCurrentStatus: QDate instead.
+    afLine(4).replace("\t1795347830\t1795347830\t", "\tundefined\t1795347830\t"),
+  ];
+  const fakes = await scenario({ "condor_q.af": `${lines.join("\n")}\n` });
   const { pool, records } = fakePool(fakes);
   const jobs = await pool.idleJobs(ALL);
   t.deepEqual(
@@ -280,21 +272,33 @@ test("jobs with attributes missing or of the wrong type are skipped, counted and
     [
       ["vm#1.0", 1, 128, 1795347830],
       ["vm#1.3", 1, 128, 1795347830],
-      ["vm#1.5", 1, 128, 1795347830],
+      ["vm#1.4", 1, 128, 1795347830],
     ],
   );
   t.is(records.length, 1);
   t.is(records[0]?.level, 40);
   t.is(
     records[0]?.msg,
-    "condor_q: 3 idle jobs skipped, attributes missing or not numbers (e.g. job 1.1)",
+    "condor_q: 2 idle jobs skipped, a request HTCondor evaluates to undefined or not a number (e.g. job 1.1)",
   );
-  t.deepEqual(records[0]?.skipped, { count: 3, example: "1.1" });
+  t.deepEqual(records[0]?.skipped, { count: 2, example: "1.1" });
 });
 
-test("an empty queue (condor_q prints nothing) is no demand, and no error", async (t) => {
-  const fakes = await scenario({ condor_q: fixture("05_condor_q_empty.json") });
+test("an empty -global queue (HTCondor prints 'All queues are empty', exit 0) is no demand, and no error", async (t) => {
+  const fakes = await scenario({ "condor_q.af": fixture("condor_q_global_empty_queue.txt") });
   t.deepEqual(await fakePool(fakes).pool.idleJobs(ALL), []);
+});
+
+test("the fake answers an empty -global queue as HTCondor 25 does", async (t) => {
+  // A scenario with no answer prints nothing; with -global the fake prints HTCondor's line.
+  const fakes = await scenario();
+  t.deepEqual(await fakePool(fakes).pool.idleJobs(ALL), []);
+  t.is(fixture("condor_q_global_empty_queue.txt"), "All queues are empty\n");
+});
+
+test("an empty queue of one schedd (condor_q -name prints nothing) is no demand, and no error", async (t) => {
+  const fakes = await scenario({ "condor_q@vm.af": "" });
+  t.deepEqual(await fakePool(fakes, { schedds: ["vm"] }).pool.idleJobs(ALL), []);
 });
 
 test("no clouds: condor_q is not called", async (t) => {
@@ -303,16 +307,11 @@ test("no clouds: condor_q is not called", async (t) => {
   t.deepEqual(await fakes.calls(), []);
 });
 
-test("GPU requests are read as HTCondor spells them (RequestGPUs), and in any other casing it prints", (t) => {
-  const ad = {
-    ClusterId: 7,
-    ProcId: 0,
-    EnteredCurrentStatus: 100,
-    RequestCpus: 4,
-    RequestMemory: 8000,
-  };
-  t.is(idleJobFromAd({ ...ad, RequestGPUs: 2 }, ["gpu"])?.gpus, 2);
-  t.is(idleJobFromAd({ ...ad, RequestGpus: 1 }, ["gpu"])?.gpus, 1);
-  t.is(idleJobFromAd(ad, ["gpu"])?.gpus, 0);
-  t.is(idleJobFromAd({ ...ad, RequestGPUs: "/Expr(2)/" }, ["gpu"]), undefined);
+test("GPU requests are read from RequestGPUs, undefined meaning none", (t) => {
+  const line = (gpus: string) =>
+    ["vm#7.0#1", "7", "0", "100", "100", "4", "8000", gpus, "u"].join("\t");
+  const gpusOf = (gpus: string) => parseQueue(line(gpus), "condor_q", ["gpu"], false).jobs[0]?.gpus;
+  t.is(gpusOf("2"), 2);
+  t.is(gpusOf("undefined"), 0);
+  t.is(parseQueue(line("error"), "condor_q", ["gpu"], false).skipped.count, 1);
 });

@@ -225,7 +225,7 @@ test("condor_status is asked once for the pool's workers, with the projection an
       argv: [
         "-pool",
         "head.example.org",
-        "-startd",
+        "-slots",
         "-json",
         "-attributes",
         STARTD_ATTRIBUTES.join(","),
@@ -234,6 +234,25 @@ test("condor_status is asked once for the pool's workers, with the projection an
       ],
     },
   ]);
+});
+
+test("workers are read from slot ads: a query of StartD daemon ads (-startd, HTCondor 25) would see none", async (t) => {
+  // The fake answers per ad type as HTCondor 25 does: -slots gets slot ads, -startd daemon ads.
+  const fakes = await scenario({
+    condor_status: fixture("02_condor_status_busy_pslots_autoscaler.json"),
+    "condor_status.startd": fixture("02_condor_status_startd_daemon_ads.json"),
+  });
+  const machines = await fakePool(fakes).pool.machines();
+  t.deepEqual(
+    machines.map((machine) => [machine.name, machine.activity]),
+    [
+      ["worker1@vm", "busy"],
+      ["worker2@vm", "busy"],
+    ],
+  );
+  const [call] = await fakes.calls();
+  t.true(call?.argv.includes("-slots"));
+  t.false(call?.argv.includes("-startd"));
 });
 
 test("a configured workers constraint is passed to condor_status as it is", async (t) => {

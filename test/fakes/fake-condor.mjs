@@ -2,12 +2,21 @@
  * What the fake HTCondor tools in this directory (condor_q, condor_status, condor_advertise) do.
  * They print captured output chosen by the test; they evaluate nothing (no constraint, no
  * projection): a test gives them what HTCondor would print for the arguments it expects, and
- * asserts those arguments from the call log.
+ * asserts those arguments from the call log. They do answer per command line the way HTCondor 25
+ * does, so that a query of the wrong kind gets the wrong answer:
+ *   - condor_status: `-slots` (or no ad-type option) answers with slot ads (key `condor_status`);
+ *     `-startd` with the StartD daemon ads (`condor_status.startd`), `-master` with master ads
+ *     (`condor_status.master`);
+ *   - condor_q: `-af`/`-af:<opts>`/`-autoformat` answers with the key `condor_q.af`, any other
+ *     format (`-json`) with `condor_q`; with `-global`, an answer of nothing is printed as
+ *     `All queues are empty` (HTCondor 25 prints that, exit 0, when no schedd holds a job).
  *
  * Environment:
  *   FAKE_CONDOR_DIR   directory of answers. A call's key is the tool's name, plus `@<schedd>` when
- *                     `-name <schedd>` is given, plus `.af` for a condor_q `-af` call:
- *                     `condor_q`, `condor_q@vm2`, `condor_q.af`, `condor_status`, `condor_advertise`.
+ *                     `-name <schedd>` is given, plus `.af` for a condor_q `-af` call or
+ *                     `.startd` / `.master` for a condor_status of daemon ads:
+ *                     `condor_q`, `condor_q@vm2`, `condor_q.af`, `condor_status`,
+ *                     `condor_status.startd`, `condor_advertise`.
  *                     For the n-th call of a key (counted in `<key>.calls` in that directory) the
  *                     files `<key>.<n>.out|err|exit|mode` are used when any of them exists, else
  *                     `<key>.out|err|exit|mode`:
@@ -28,11 +37,20 @@ import { join } from "node:path";
 /** Long enough for any test's timeout to fire first; short enough not to linger if one does not. */
 const HANG_MS = 30_000;
 
+/** What `condor_q -global` prints on stdout (exit 0) when no schedd holds any job. */
+const ALL_QUEUES_EMPTY = "All queues are empty\n";
+
+const isAutoformat = (arg) => /^-(af|autoformat)(:.*)?$/.test(arg);
+
 function keyOf(tool, argv) {
   let key = tool;
   const name = argv.indexOf("-name");
   if (name >= 0 && argv[name + 1] !== undefined) key += `@${argv[name + 1]}`;
-  if (tool === "condor_q" && argv.includes("-af")) key += ".af";
+  if (tool === "condor_q" && argv.some(isAutoformat)) key += ".af";
+  if (tool === "condor_status") {
+    if (argv.includes("-startd")) key += ".startd";
+    else if (argv.includes("-master")) key += ".master";
+  }
   return key;
 }
 
@@ -90,7 +108,8 @@ export function main(tool) {
     process.exitCode = 1;
     return;
   }
-  process.stdout.write(call.out);
+  const emptyGlobal = tool === "condor_q" && argv.includes("-global") && call.out === "";
+  process.stdout.write(emptyGlobal && call.exit === 0 ? ALL_QUEUES_EMPTY : call.out);
   process.stderr.write(call.err);
   process.exitCode = call.exit;
 }

@@ -19,9 +19,9 @@ const BOOT_TIMEOUT = 120;
 const SHORT_BOOT_TIMEOUT = 2;
 
 /** One idle 1-cpu job of the captured queue: demand for exactly one worker. */
+/** The first job of the real 01 queue, as `condor_q -af:t` prints it. */
 function oneIdleJob(): string {
-  const jobs = JSON.parse(fixture("01_condor_q_idle_jobs.json")) as unknown[];
-  return `${JSON.stringify(jobs.slice(0, 1), null, 2)}\n`;
+  return `${fixture("01_condor_q_idle_jobs.af.txt").split("\n")[0]}\n`;
 }
 
 function writeConfig(
@@ -102,7 +102,7 @@ function declareTests(run: RealDockerRun): void {
         t.timeout(120_000);
         const cloud = `crash${action}`;
         const fakes = await scenario({
-          condor_q: oneIdleJob(),
+          "condor_q.af": oneIdleJob(),
           condor_status: fixture("01_condor_status_startd_empty.json"),
         });
         const config = await run.tempDir("config");
@@ -137,8 +137,8 @@ function declareTests(run: RealDockerRun): void {
         await writeConfig(config, run.pool, cloud, fakes, workDir, SHORT_BOOT_TIMEOUT);
         await new Promise((resolve) => setTimeout(resolve, (SHORT_BOOT_TIMEOUT + 1) * 1000));
         await writeFile(
-          join(fakes.dir, "answers", "condor_q.out"),
-          fixture("05_condor_q_empty.json"),
+          join(fakes.dir, "answers", "condor_q.af.out"),
+          fixture("condor_q_global_empty_queue.txt"),
         );
         const reap = await runCli(["run", "--once", "--config", config], {});
         t.is(reap.code, 0, reap.stderr);
@@ -164,7 +164,7 @@ function declareTests(run: RealDockerRun): void {
       t.timeout(120_000);
       const cloud = "crashterm";
       const fakes = await scenario({
-        condor_q: oneIdleJob(),
+        "condor_q.af": oneIdleJob(),
         condor_status: fixture("01_condor_status_startd_empty.json"),
       });
       const config = await run.tempDir("config");
@@ -192,8 +192,8 @@ function declareTests(run: RealDockerRun): void {
       const cloud = "crashdir";
       const workDir = await run.tempDir("work");
       const { provider, messages } = run.provider({ cloud }, workDir);
-      const orphan = `${run.pool}-${cloud}-0badc0de`;
-      const foreign = `${run.pool}-other-0badc0de`;
+      const orphan = `${run.poolOf(cloud)}-${cloud}-0badc0de`;
+      const foreign = `${run.poolOf(cloud)}-other-0badc0de`;
       await mkdir(join(workDir, orphan, "joboutputs"), { recursive: true });
       await mkdir(join(workDir, foreign), { recursive: true });
       t.deepEqual(await provider.list(), []);

@@ -59,7 +59,7 @@ function declareTests(run: RealDockerRun): void {
     async (t) => {
       t.timeout(180_000);
       const fakes = await scenario({
-        condor_q: fixture("01_condor_q_idle_jobs.json"),
+        "condor_q.af": fixture("01_condor_q_idle_jobs.af.txt"),
         condor_status: fixture("01_condor_status_startd_empty.json"),
       });
       const config = await run.tempDir("config");
@@ -106,7 +106,7 @@ function declareTests(run: RealDockerRun): void {
       // Both workers joined (host name = container name = instance id) and sit idle past
       // idleTimeout (71 s on their own clocks); no jobs left.
       const answers = join(fakes.dir, "answers");
-      await writeFile(join(answers, "condor_q.out"), fixture("05_condor_q_empty.json"));
+      await writeFile(join(answers, "condor_q.af.out"), fixture("condor_q_global_empty_queue.txt"));
       await writeFile(
         join(answers, "condor_status.out"),
         idleStartds(
@@ -131,6 +131,7 @@ function declareTests(run: RealDockerRun): void {
       const advertised = await fakes.callsOf("condor_advertise");
       t.deepEqual(advertised.map((call) => call.argv[0]).sort(), [
         "INVALIDATE_MASTER_ADS",
+        "INVALIDATE_STARTD_ADS",
         "INVALIDATE_STARTD_ADS",
       ]);
       for (const name of names)

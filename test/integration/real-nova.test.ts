@@ -442,7 +442,7 @@ if (!ENABLED) {
       t.timeout(300_000);
       const { pool, env, dir } = current();
       const fakes = await scenario({
-        condor_q: condorFixture("01_condor_q_idle_jobs.json"),
+        "condor_q.af": condorFixture("01_condor_q_idle_jobs.af.txt"),
         condor_status: condorFixture("01_condor_status_startd_empty.json"),
       });
       const answers = join(fakes.dir, "answers");
@@ -482,7 +482,10 @@ if (!ENABLED) {
 
       // Both workers joined and sit idle past idleTimeout (71 s on their own clocks); no jobs.
       const ids = launched.map((s) => s.id).sort();
-      await writeFile(join(answers, "condor_q.out"), condorFixture("05_condor_q_empty.json"));
+      await writeFile(
+        join(answers, "condor_q.af.out"),
+        condorFixture("condor_q_global_empty_queue.txt"),
+      );
       await writeFile(join(answers, "condor_status.out"), idleStartds(pool, ids));
       // Done when Nova has forgotten them: a delete the peer fails half-way leaves the server in
       // ERROR, which the next run terminates as failed.

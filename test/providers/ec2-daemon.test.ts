@@ -126,9 +126,9 @@ test.serial(
   "idle jobs launch through RunInstances; booting workers launch nothing more; idle workers are re-checked, terminated and withdrawn",
   async (t) => {
     const fakes = await scenario({
-      "condor_q.1": condorFixture("01_condor_q_idle_jobs.json"),
-      "condor_q.2": condorFixture("01_condor_q_idle_jobs.json"),
-      condor_q: condorFixture("05_condor_q_empty.json"),
+      "condor_q.af.1": condorFixture("01_condor_q_idle_jobs.af.txt"),
+      "condor_q.af.2": condorFixture("01_condor_q_idle_jobs.af.txt"),
+      "condor_q.af": condorFixture("condor_q_global_empty_queue.txt"),
       "condor_status.1": condorFixture("01_condor_status_startd_empty.json"),
       "condor_status.2": condorFixture("01_condor_status_startd_empty.json"),
       condor_status: idleWorkers(),
@@ -237,18 +237,19 @@ test.serial(
     t.false(constraintOf(3).includes(SECOND));
     t.true(constraintOf(5).includes(`AutoscalerInstanceId =?= "${SECOND}"`));
     t.false(constraintOf(5).includes(FIRST));
+    // Each withdrawal removes the slot ads, the StartD daemon ad and the master ad. At tick 4 the
+    // fake still shows FIRST's ads while EC2 has it shutting down: they are withdrawn once more.
     const advertised = await fakes.callsOf("condor_advertise");
+    const withdrawal = ["INVALIDATE_STARTD_ADS", "INVALIDATE_STARTD_ADS", "INVALIDATE_MASTER_ADS"];
     t.deepEqual(
       advertised.map((call) => call.argv[0]),
-      [
-        "INVALIDATE_STARTD_ADS",
-        "INVALIDATE_MASTER_ADS",
-        "INVALIDATE_STARTD_ADS",
-        "INVALIDATE_MASTER_ADS",
-      ],
+      [...withdrawal, ...withdrawal, ...withdrawal],
     );
-    t.true(advertised.slice(0, 2).every((call) => call.ad?.includes(`"${FIRST}"`)));
-    t.true(advertised.slice(2).every((call) => call.ad?.includes(`"${SECOND}"`)));
+    const targetOf = (n: number) => /TargetType = "(\w+)"/.exec(advertised[n]?.ad ?? "")?.[1];
+    t.deepEqual([0, 1, 2].map(targetOf), ["Machine", "StartD", "DaemonMaster"]);
+    t.true(advertised.slice(0, 3).every((call) => call.ad?.includes(`"${FIRST}"`)));
+    t.true(advertised.slice(3, 6).every((call) => call.ad?.includes(`"${SECOND}"`)));
+    t.true(advertised.slice(6).every((call) => call.ad?.includes(`"${FIRST}"`)));
   },
 );
 
@@ -256,8 +257,8 @@ test.serial(
   "a dry run lists the EC2 calls it would make, with type, count and tags, and makes none of them",
   async (t) => {
     const fakes = await scenario({
-      "condor_q.1": condorFixture("01_condor_q_idle_jobs.json"),
-      condor_q: condorFixture("05_condor_q_empty.json"),
+      "condor_q.af.1": condorFixture("01_condor_q_idle_jobs.af.txt"),
+      "condor_q.af": condorFixture("condor_q_global_empty_queue.txt"),
       "condor_status.1": condorFixture("01_condor_status_startd_empty.json"),
       condor_status: idleWorkers(),
     });

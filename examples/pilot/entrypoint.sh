@@ -13,8 +13,11 @@
 #                                (perJob containers end with 200 after their one job)
 #   500 <reason>                 the container's environment is wrong (bad /user_data, no
 #                                HTCondor in the image, ...); nothing was started
-#   700 <reason>                 condor_master failed (non-zero exit)
-# The container exits 0 for 100-300 and non-zero otherwise.
+#   700 <reason>                 condor_master failed (an exit status other than 0 and 99)
+# condor_master exits with status 99 ("do not restart") whenever a DAEMON_SHUTDOWN expression
+# ended it: that is how IDLE_SHUTDOWN and perJob runs end, so 99 is a normal end here.
+# The container exits 0 for 100-300 and non-zero otherwise. The autoscaler backs the cloud off
+# after 300-799, so a pilot that cannot work does not get started again and again.
 #
 # The shell stays PID 1 so that it can write the message after condor_master exits; it forwards
 # SIGTERM/SIGINT to the master. Run the container with --init if jobs may leave orphans behind.
@@ -24,6 +27,7 @@ USER_DATA=${USER_DATA:-/user_data}
 JOBOUTPUTS=${JOBOUTPUTS:-/var/spool/joboutputs}
 CONFIG_DIR=${CONDOR_CONFIG_DIR:-/etc/condor/config.d}
 TOKENS_DIR=${CONDOR_TOKENS_DIR:-/etc/condor/tokens.d}
+HOSTS_FILE=${HOSTS_FILE:-/etc/hosts}
 
 log() { printf 'entrypoint: %s\n' "$*" >&2; }
 
@@ -53,7 +57,7 @@ on_exit() {
 trap on_exit EXIT
 
 # ---- Read /user_data: KEY=value lines, taken literally (never sourced: it holds a token). ----
-HEAD_NODE="" POOL="" CLOUD="" WORKER_NAME="" TOKEN="" TOKEN_FILE=""
+HEAD_NODE="" POOL="" CLOUD="" WORKER_NAME="" TOKEN="" TOKEN_FILE="" JOBS=""
 IDLE_SHUTDOWN="" NUM_CPUS="" MEMORY_MB=""
 [ -r "$USER_DATA" ] || fail "cannot read the user-data file $USER_DATA"
 cr=$(printf '\r')
@@ -73,6 +77,7 @@ while IFS= read -r line || [ -n "$line" ]; do
     WORKER_NAME) WORKER_NAME=$value ;;
     TOKEN) TOKEN=$value ;;
     TOKEN_FILE) TOKEN_FILE=$value ;;
+    JOBS) JOBS=$value ;;
     IDLE_SHUTDOWN) IDLE_SHUTDOWN=$value ;;
     NUM_CPUS) NUM_CPUS=$value ;;
     MEMORY_MB) MEMORY_MB=$value ;;
@@ -133,6 +138,13 @@ SEC_DEFAULT_AUTHENTICATION_METHODS = IDTOKENS, FS
 # collector (CCB) instead of connecting to it directly.
 CCB_ADDRESS = \$(CONDOR_HOST)
 
+# No condor_shared_port: with host networking (network: host) every pilot and the head node
+# would all want port 9618. Each daemon takes a port of its own; CCB carries inbound traffic.
+USE_SHARED_PORT = False
+# With host networking the collector on the same host takes the startd for a daemon of its own
+# family and drops its first update; a pilot is never in the head node's family.
+SEC_USE_FAMILY_SESSION = False
+
 # How the autoscaler recognises this worker. Inside the container the Docker container id is not
 # known, so the instance id is the container name, which the Docker provider also uses as the id.
 AutoscalerPool = "$POOL"
@@ -155,6 +167,19 @@ fi
 if [ -n "$MEMORY_MB" ]; then
   printf 'MEMORY = %s\n' "$MEMORY_MB" >>"$conf"
 fi
+if [ -n "$JOBS" ]; then
+  # The cloud's `jobs` constraint: this pilot was launched for those jobs, so it takes no other.
+  # Names in it resolve in the job ad (a slot ad has no Request* or Owner attributes).
+  printf '\n# Only the jobs this cloud serves (its policy'"'"'s jobs constraint).\nSTART = $(START) && (%s)\n' "$JOBS" >>"$conf"
+fi
+
+# HTCondor looks its own host name up at start: with host networking the container's name is in
+# no /etc/hosts. Debian's convention for the local name is 127.0.1.1.
+own_name=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)
+if [ -n "$own_name" ] && ! grep -qswF -- "$own_name" "$HOSTS_FILE"; then
+  printf '127.0.1.1\t%s\n' "$own_name" >>"$HOSTS_FILE" 2>/dev/null ||
+    log "cannot add $own_name to $HOSTS_FILE"
+fi
 
 # ---- One job, then exit: the Docker provider's perJob mode sets CONDOR_AUTOSCALER_PER_JOB=1. ----
 if [ "${CONDOR_AUTOSCALER_PER_JOB:-}" = 1 ]; then
@@ -163,12 +188,15 @@ if [ "${CONDOR_AUTOSCALER_PER_JOB:-}" = 1 ]; then
 # One container, one job (perJob). A static slot of the whole container that starts a job only
 # while none has started here, gives up its claim after that job (no claim reuse), and a startd
 # that shuts down once it is Unclaimed again after the job, or was never claimed for too long.
-# The master then exits at once (no restart) and the container ends with "200 Success".
+# The master then exits (status 99, no restart) and the container ends with "200 Success".
+# STARTD_StartTime is 0 also before the master has started the startd: the master's shutdown
+# waits AUTOSCALER_PER_JOB_START_GRACE seconds after its own start, or it would end at once.
 SLOT_TYPE_1_PARTITIONABLE = FALSE
 START = $(START) && (JobStarts =?= 0)
 CLAIM_WORKLIFE = 0
 STARTD.DAEMON_SHUTDOWN = (State == "Unclaimed") && ((JobStarts =!= undefined && JobStarts > 0) || (time() - EnteredCurrentActivity) > $(AUTOSCALER_PER_JOB_IDLE_LIMIT))
-MASTER.DAEMON_SHUTDOWN_FAST = (STARTD_StartTime == 0)
+MASTER.DAEMON_SHUTDOWN_FAST = (STARTD_StartTime =?= 0) && ((time() - DaemonStartTime) > $(AUTOSCALER_PER_JOB_START_GRACE))
+AUTOSCALER_PER_JOB_START_GRACE = 60
 # The master notices the startd is gone within this many seconds.
 MASTER_UPDATE_INTERVAL = 10
 CONFIG
@@ -204,7 +232,8 @@ if [ -n "$stop_requested" ]; then
   shutdown_message "100 Shutdown as requested"
   exit 0
 fi
-if [ "$status" -ne 0 ]; then
+# 99: a DAEMON_SHUTDOWN expression ended HTCondor, as it is meant to.
+if [ "$status" -ne 0 ] && [ "$status" -ne 99 ]; then
   shutdown_message "700 condor_master exited with status $status"
   exit "$status"
 fi

@@ -19,6 +19,7 @@ export const USER_DATA_VARIABLES = {
   token:
     "the IDTOKEN (or pool password) the worker authenticates with, read from condor.tokenFile; may be empty in simulated pools",
   workerName: "the instance or container name, <pool>-<cloud>-<short id>",
+  jobs: "the cloud's jobs constraint, for the worker's START expression (it then takes only those jobs)",
 } as const satisfies Record<string, string>;
 
 export type UserDataVariable = keyof typeof USER_DATA_VARIABLES;

@@ -36,6 +36,7 @@ export function userDataRenderer(
       cloud: cloud.name,
       token: token.trim(),
       workerName,
+      jobs: cloud.jobs,
     });
   };
 }

@@ -27,6 +27,7 @@ const VALUES: UserDataValues = {
   cloud: "site-os",
   token: 'eyJ.a"b&c<d>',
   workerName: "atlas-site-os-1a2b3c",
+  jobs: 'RequestCpus <= 4 && Owner =!= "nobody"',
 };
 
 test("both example templates pass the check", async (t) => {
@@ -149,6 +150,7 @@ test("the pilot template renders to the KEY=value lines the entrypoint reads", a
     "CLOUD=site-os",
     "WORKER_NAME=atlas-site-os-1a2b3c",
     'TOKEN=eyJ.a"b&c<d>',
+    'JOBS=RequestCpus <= 4 && Owner =!= "nobody"',
   ]) {
     t.true(lines.includes(line), line);
   }
@@ -188,9 +190,10 @@ test("the pilot entrypoint is valid POSIX sh and executable", async (t) => {
 
 test("the pilot entrypoint writes the condor config and a shutdown_message", async (t) => {
   const dir = await configDir({
-    "bin/condor_master": "#!/bin/sh\nexit 0\n",
+    "bin/condor_master": "#!/bin/sh\nexit $((FAKE_MASTER_EXIT + 0))\n",
     "bin/condor_config_val": '#!/bin/sh\necho "$FAKE_HISTORY"\n',
     user_data: `${renderUserData(await readFile(PILOT_TEMPLATE, "utf8"), VALUES)}NUM_CPUS=4\r\n`,
+    hosts: "127.0.0.1\tlocalhost\n",
   });
   await chmod(join(dir, "bin/condor_master"), 0o755);
   await chmod(join(dir, "bin/condor_config_val"), 0o755);
@@ -200,6 +203,7 @@ test("the pilot entrypoint writes the condor config and a shutdown_message", asy
     JOBOUTPUTS: join(dir, "joboutputs"),
     CONDOR_CONFIG_DIR: join(dir, "config.d"),
     CONDOR_TOKENS_DIR: join(dir, "tokens.d"),
+    HOSTS_FILE: join(dir, "hosts"),
     FAKE_HISTORY: join(dir, "startd_history"),
   };
   await run("sh", [ENTRYPOINT], { env });
@@ -208,14 +212,38 @@ test("the pilot entrypoint writes the condor config and a shutdown_message", asy
   t.regex(conf, /^AutoscalerInstanceId = "atlas-site-os-1a2b3c"$/m);
   t.regex(conf, /^STARTD_NOCLAIM_SHUTDOWN = 3600$/m);
   t.regex(conf, /^NUM_CPUS = 4$/m);
+  // Host networking: no shared port clash, no family session with the head node's collector.
+  t.regex(conf, /^USE_SHARED_PORT = False$/m);
+  t.regex(conf, /^SEC_USE_FAMILY_SESSION = False$/m);
+  // Only the jobs of this cloud's constraint.
+  t.regex(conf, /^START = \$\(START\) && \(RequestCpus <= 4 && Owner =!= "nobody"\)$/m);
+  const hosts = (await readFile(env.HOSTS_FILE, "utf8")).split("\n");
+  t.is(hosts.filter((line) => /^127\.0\.1\.1\t\S+$/.test(line)).length, 1, "own name added once");
   t.is(await readFile(join(dir, "tokens.d/autoscaler"), "utf8"), 'eyJ.a"b&c<d>\n');
   t.is((await stat(join(dir, "tokens.d/autoscaler"))).mode & 0o777, 0o600);
   t.is(await readFile(join(dir, "joboutputs/shutdown_message"), "utf8"), "300 No more work\n");
 
-  // A job ran (the startd history is not empty): success.
+  // A job ran (the startd history is not empty), and a DAEMON_SHUTDOWN ended the master with
+  // HTCondor's "do not restart" status 99: success, not a failure.
   await writeFile(env.FAKE_HISTORY, "job\n");
-  await run("sh", [ENTRYPOINT], { env });
+  await run("sh", [ENTRYPOINT], { env: { ...env, FAKE_MASTER_EXIT: "99" } });
   t.is(await readFile(join(dir, "joboutputs/shutdown_message"), "utf8"), "200 Success\n");
+  t.is(
+    (await readFile(env.HOSTS_FILE, "utf8")).split("\n").filter((l) => l.startsWith("127.0.1.1"))
+      .length,
+    1,
+    "a second start adds no second hosts line",
+  );
+
+  // Any other non-zero status is a failed HTCondor: 700, which backs the cloud off.
+  const failed = await t.throwsAsync(
+    run("sh", [ENTRYPOINT], { env: { ...env, FAKE_MASTER_EXIT: "4" } }),
+  );
+  t.is((failed as { code?: unknown } | undefined)?.code, 4);
+  t.is(
+    await readFile(join(dir, "joboutputs/shutdown_message"), "utf8"),
+    "700 condor_master exited with status 4\n",
+  );
 
   // A user-data without HEAD_NODE: a site problem, nothing started.
   await writeFile(env.USER_DATA, "POOL=atlas\n");
@@ -238,6 +266,7 @@ test("a perJob pilot (CONDOR_AUTOSCALER_PER_JOB=1) is configured to take one job
     JOBOUTPUTS: join(dir, "joboutputs"),
     CONDOR_CONFIG_DIR: join(dir, "config.d"),
     CONDOR_TOKENS_DIR: join(dir, "tokens.d"),
+    HOSTS_FILE: join(dir, "hosts"),
     FAKE_HISTORY: join(dir, "startd_history"),
   };
   const conf = join(dir, "config.d/50-autoscaler.conf");
@@ -257,7 +286,12 @@ test("a perJob pilot (CONDOR_AUTOSCALER_PER_JOB=1) is configured to take one job
     perJob,
     /^STARTD\.DAEMON_SHUTDOWN = \(State == "Unclaimed"\) && .*JobStarts > 0.*EnteredCurrentActivity/m,
   );
-  t.regex(perJob, /^MASTER\.DAEMON_SHUTDOWN_FAST = \(STARTD_StartTime == 0\)$/m);
+  // Not before the master has had time to start the startd (STARTD_StartTime is 0 until then).
+  t.regex(
+    perJob,
+    /^MASTER\.DAEMON_SHUTDOWN_FAST = \(STARTD_StartTime =\?= 0\) && \(\(time\(\) - DaemonStartTime\) > \$\(AUTOSCALER_PER_JOB_START_GRACE\)\)$/m,
+  );
+  t.regex(perJob, /^AUTOSCALER_PER_JOB_START_GRACE = 60$/m);
   t.regex(perJob, /^MASTER_UPDATE_INTERVAL = 10$/m);
   // The idle limit is the user-data's IDLE_SHUTDOWN (3600 in the example template).
   t.regex(perJob, /^AUTOSCALER_PER_JOB_IDLE_LIMIT = 3600$/m);

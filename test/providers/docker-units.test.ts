@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test, { type ExecutionContext } from "ava";
 import { DEFAULT_DOCKER_SOCKET } from "../../src/config/defaults.js";
-import { ProviderError } from "../../src/model/errors.js";
+import { type ErrorKind, ProviderError } from "../../src/model/errors.js";
 import type { WorkerShape } from "../../src/model/policy.js";
 import {
   connectionOptions,
@@ -22,7 +22,7 @@ import {
   spread,
 } from "../../src/providers/docker/placement.js";
 import {
-  backsOff,
+  backoffKind,
   exitFault,
   parseShutdownMessage,
 } from "../../src/providers/docker/shutdown-message.js";
@@ -260,17 +260,27 @@ test("a shutdown_message that is not NNN text is not understood", (t) => {
   }
 });
 
-test("codes 300 to 699 back off, 100, 200 and 700 do not", (t) => {
-  const cases: Array<[number, boolean]> = [
-    [100, false],
-    [200, false],
-    [299, false],
-    [300, true],
-    [500, true],
-    [699, true],
-    [700, false],
+test("codes 300 to 699 back off as capacity, 700 to 799 as transient; 100 and 200 do not", (t) => {
+  const cases: Array<[number, ErrorKind | undefined]> = [
+    [100, undefined],
+    [200, undefined],
+    [299, undefined],
+    [300, "capacity"],
+    [500, "capacity"],
+    [699, "capacity"],
+    [700, "transient"],
+    [799, "transient"],
+    [800, undefined],
   ];
-  for (const [code, expected] of cases) t.is(backsOff({ code, text: "" }), expected, String(code));
+  for (const [code, expected] of cases)
+    t.is(backoffKind({ code, text: "" }), expected, String(code));
+});
+
+test("a pilot whose HTCondor failed at start (700) is a transient fault: the cloud backs off, no crash loop", (t) => {
+  t.deepEqual(exitFault(1, { code: 700, text: "condor_master exited with status 1" }), {
+    message: "exited with code 1; shutdown_message 700 condor_master exited with status 1",
+    kind: "transient",
+  });
 });
 
 test("an exit without a shutdown_message reports its exit code, and no kind", (t) => {

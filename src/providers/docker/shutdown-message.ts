@@ -2,8 +2,11 @@
  * Vac's shutdown_message: the pilot's last word, "NNN text" in joboutputs/shutdown_message. The
  * codes are the Vacuum Platform's: 100 shutdown as requested and 200 success are normal ends;
  * 300 (no more work) up to 699 say the host or the work has nothing for us now, which the policy
- * treats like a `capacity` answer: back off this cloud for a while.
+ * treats like a `capacity` answer; 700-799 (a transient problem of the pilot, e.g. its HTCondor
+ * failed) like a `transient` one. Either way the cloud backs off, so a pilot that fails at start
+ * cannot make the daemon start container after container.
  */
+import type { ErrorKind } from "../../model/errors.js";
 import type { InstanceFault } from "../../model/snapshot.js";
 
 export interface ShutdownMessage {
@@ -18,9 +21,11 @@ export function parseShutdownMessage(content: string): ShutdownMessage | undefin
   return { code: Number(match[1]), text: match[2]?.trim() ?? "" };
 }
 
-/** Codes that make the cloud back off as after a `capacity` answer. */
-export function backsOff(message: ShutdownMessage): boolean {
-  return message.code >= 300 && message.code <= 699;
+/** The kind of answer a code stands for, when it makes the cloud back off. */
+export function backoffKind(message: ShutdownMessage): ErrorKind | undefined {
+  if (message.code >= 300 && message.code <= 699) return "capacity";
+  if (message.code >= 700 && message.code <= 799) return "transient";
+  return undefined;
 }
 
 /** The fault an exited container reports: its shutdown_message when it left one, else its exit code. */
@@ -31,5 +36,6 @@ export function exitFault(
   const exit = exitCode === undefined ? "exited" : `exited with code ${exitCode}`;
   if (message === undefined) return { message: exit };
   const said = `${exit}; shutdown_message ${message.code}${message.text === "" ? "" : ` ${message.text}`}`;
-  return backsOff(message) ? { message: said, kind: "capacity" } : { message: said };
+  const kind = backoffKind(message);
+  return kind === undefined ? { message: said } : { message: said, kind };
 }

@@ -5,10 +5,23 @@
 import type Logger from "bunyan";
 import { type Backends, createBackends } from "./backends.js";
 import type { AutoscalerConfig, CloudConfig } from "./config/schema.js";
+import { headNodeOf } from "./providers/user-data.js";
 
-/** What a provider is built from: equal means the provider can be kept. */
-function providerInputs(pool: string, cloud: CloudConfig): string {
-  return JSON.stringify([pool, cloud.provider, cloud.worker, cloud.userDataPath ?? null]);
+/**
+ * What a provider is built from, its user-data renderer included (head node, token file, the
+ * cloud's jobs constraint): equal means the provider can be kept.
+ */
+function providerInputs(config: AutoscalerConfig, cloud: CloudConfig): string {
+  const condor = config.global.condor;
+  return JSON.stringify([
+    config.global.pool,
+    cloud.provider,
+    cloud.worker,
+    cloud.userDataPath ?? null,
+    cloud.jobs,
+    headNodeOf(config),
+    condor.kind === "htcondor" ? (condor.tokenFile ?? null) : null,
+  ]);
 }
 
 export function reloadBackends(
@@ -21,13 +34,9 @@ export function reloadBackends(
     previous.config.global.pool === next.global.pool &&
     JSON.stringify(previous.config.global.condor) === JSON.stringify(next.global.condor);
   const before = new Map(
-    previous.config.clouds.map((cloud) => [
-      cloud.name,
-      providerInputs(previous.config.global.pool, cloud),
-    ]),
+    previous.config.clouds.map((cloud) => [cloud.name, providerInputs(previous.config, cloud)]),
   );
-  const unchanged = (cloud: CloudConfig) =>
-    before.get(cloud.name) === providerInputs(next.global.pool, cloud);
+  const unchanged = (cloud: CloudConfig) => before.get(cloud.name) === providerInputs(next, cloud);
 
   if (
     previous.config.global.condor.kind === "simulated" ||

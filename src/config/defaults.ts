@@ -122,6 +122,11 @@ export const DEFAULT_DOCKER_STOP_GRACE = 10;
 export const DEFAULT_DOCKER_REQUEST_TIMEOUT = 30;
 /** Containers created and started at once by one launch. */
 export const DEFAULT_DOCKER_CONCURRENCY = 4;
+/**
+ * A container still `created` this long after its creation will never start (the daemon died
+ * between create and start, or the start failed): it is failed, not booting capacity.
+ */
+export const DOCKER_NEVER_STARTED = 120;
 /** A host's CPUs and memory (GET /info) are asked again after this long: they rarely change. */
 export const DOCKER_HOST_INFO_CACHE = 600;
 /**

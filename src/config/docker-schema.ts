@@ -28,7 +28,7 @@ const dockerHost = z
       .meta({ description: "TLS with client certificates, for tcp:// hosts" }),
     maxContainers: z.number().int().nonnegative().optional().meta({
       description:
-        "At most this many of our containers on the host; default: as CPUs and memory allow",
+        "At most this many containers of the pool (of any of its clouds) on the host; default: as CPUs and memory allow",
     }),
   })
   .refine((host) => host.tls === undefined || host.url.startsWith("tcp://"), {
@@ -90,7 +90,27 @@ export const dockerProviderSchema = z
       description: "Host directory mounted read-only at /etc/jobfeatures",
     }),
     cvmfs: z.boolean().default(false).meta({ description: "Mount the host's /cvmfs read-only" }),
-    network: z.string().min(1).optional().meta({ description: "Network mode; default: bridge" }),
+    cvmfsPropagation: z.enum(["rslave", "none"]).default("rslave").meta({
+      description:
+        "rslave: repositories autofs mounts on the host later show up in running pilots (the host's /cvmfs must be a shared or slave mount); none: plain bind of what is mounted now",
+    }),
+    mounts: z
+      .array(
+        z.strictObject({
+          source: z.string().regex(/^\//, "an absolute path on the Docker host"),
+          target: z.string().regex(/^\//, "an absolute path in the container"),
+          readOnly: z.boolean().default(true),
+        }),
+      )
+      .default([])
+      .meta({
+        description:
+          "Site paths bound into every pilot (HTCondor itself, a scratch area); a missing source is an error, never an empty directory",
+      }),
+    network: z.string().min(1).optional().meta({
+      description:
+        "Network mode (NetworkMode), e.g. host when the engine has no bridge; default: the engine's bridge",
+    }),
     stopGrace: duration.default(d.DEFAULT_DOCKER_STOP_GRACE),
     concurrency: z.number().int().positive().max(32).default(d.DEFAULT_DOCKER_CONCURRENCY),
     requestTimeout: positiveDuration.default(d.DEFAULT_DOCKER_REQUEST_TIMEOUT),

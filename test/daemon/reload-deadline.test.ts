@@ -277,3 +277,33 @@ test("the running daemon: /metrics, /healthz and `status` answer; a second daemo
     if (child.exitCode === null) child.kill("SIGKILL");
   }
 });
+
+test("a reload that changes condor.headNode, condor.tokenFile or a cloud's jobs makes new providers: user-data follows", async (t) => {
+  const config = await loadConfig(join(import.meta.dirname, "../../examples/docker"));
+  const { log } = memoryLog();
+  const backends = createBackends(config, log, { clock: new ManualClock(1_700_000_000) });
+  const condor = config.global.condor;
+  if (condor.kind !== "htcondor") throw new Error("examples/docker is an HTCondor pool");
+  const withCondor = (change: Partial<typeof condor>): typeof config => ({
+    ...config,
+    global: { ...config.global, condor: { ...condor, ...change } },
+  });
+  const same = reloadBackends({ config, backends }, config, log);
+  for (const cloud of config.clouds)
+    t.is(same.providers.get(cloud.name), backends.providers.get(cloud.name), `${cloud.name} kept`);
+  for (const [what, next] of [
+    ["headNode", withCondor({ headNode: "cm2.example.org" })],
+    ["tokenFile", withCondor({ tokenFile: "/etc/condor/autoscaler/rotated.token" })],
+  ] as const) {
+    const reloaded = reloadBackends({ config, backends }, next, log);
+    for (const cloud of config.clouds)
+      t.not(reloaded.providers.get(cloud.name), backends.providers.get(cloud.name), what);
+  }
+  const [first, ...rest] = config.clouds;
+  if (first === undefined) throw new Error("examples/docker has clouds");
+  const jobsChanged = { ...config, clouds: [{ ...first, jobs: "RequestCpus == 3" }, ...rest] };
+  const reloaded = reloadBackends({ config, backends }, jobsChanged, log);
+  t.not(reloaded.providers.get(first.name), backends.providers.get(first.name));
+  for (const cloud of rest)
+    t.is(reloaded.providers.get(cloud.name), backends.providers.get(cloud.name));
+});

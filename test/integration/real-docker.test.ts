@@ -12,6 +12,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import test from "ava";
 import type Docker from "dockerode";
+import { DOCKER_NEVER_STARTED } from "../../src/config/defaults.js";
 import { ProviderError } from "../../src/model/errors.js";
 import type { Instance } from "../../src/model/snapshot.js";
 import { MANAGED_BY, OWNER_TAGS } from "../../src/providers/context.js";
@@ -143,7 +144,7 @@ function declareTests(run: RealDockerRun): void {
 
       for (const instance of result.instances) {
         const name = instance.id;
-        t.regex(name, new RegExp(`^${run.pool}-${first.cloud}-[0-9a-f]{8}$`));
+        t.regex(name, new RegExp(`^${run.poolOf(first.cloud)}-${first.cloud}-[0-9a-f]{8}$`));
         t.like(instance, { name, hostname: name, status: "booting", image: imageId });
         const info = await run.inspect(name);
         t.is(info?.Name, `/${name}`);
@@ -151,7 +152,7 @@ function declareTests(run: RealDockerRun): void {
         t.is(info?.State.Status, "running");
         t.is(info?.Image, imageId);
         t.deepEqual(info?.Config.Labels, {
-          [OWNER_TAGS.pool]: run.pool,
+          [OWNER_TAGS.pool]: run.poolOf(first.cloud),
           [OWNER_TAGS.cloud]: first.cloud,
           [OWNER_TAGS.managedBy]: MANAGED_BY,
           [DOCKER_LABELS.cpus]: "1",
@@ -175,7 +176,7 @@ function declareTests(run: RealDockerRun): void {
         // What the container saw, written through joboutputs (so that is writable).
         await whenWritten(join(dir, "joboutputs", "ready"));
         const out = (file: string) => readFile(join(dir, "joboutputs", file), "utf8");
-        t.is(await out("seen"), userDataOf(run.pool, first.cloud, name));
+        t.is(await out("seen"), userDataOf(run.poolOf(first.cloud), first.cloud, name));
         t.is((await out("hostname")).trim(), name);
         t.is((await out("user_data_write")).trim(), "read-only");
         const env = (await out("env")).split("\n");
@@ -247,7 +248,7 @@ function declareTests(run: RealDockerRun): void {
       const again = await provider.terminate(first.names);
       t.is(again.error, undefined, again.error?.message);
       t.deepEqual([...again.terminated].sort(), first.names);
-      const unknown = `${run.pool}-${first.cloud}-deadbeef`;
+      const unknown = `${run.poolOf(first.cloud)}-${first.cloud}-deadbeef`;
       const never = await run
         .provider({ cloud: first.cloud }, first.workDir)
         .provider.terminate([unknown]);
@@ -377,6 +378,69 @@ function declareTests(run: RealDockerRun): void {
     }
   });
 
+  test("two clouds of one pool on one host share its room: what one runs, the other cannot have", async (t) => {
+    const pool = run.poolOf("shared");
+    const workDir = await run.tempDir("shared");
+    const { NCPU } = (await run.docker.info()) as { NCPU: number };
+    const first = run.provider(
+      { cloud: "sharea", pool, provider: { command: pilot("sleep 300") } },
+      workDir,
+    );
+    const second = run.provider(
+      { cloud: "shareb", pool, provider: { command: pilot("sleep 300") } },
+      workDir,
+    );
+    const filled = await first.provider.launch({ count: NCPU, avoid: [] });
+    t.is(filled.error, undefined, filled.error?.message);
+    t.is(filled.instances.length, NCPU, "one 1-cpu container per cpu of the host");
+    t.is((await second.provider.headroom()).cpus, 0, "the other cloud's containers count");
+    const refused = await second.provider.launch({ count: 1, avoid: [] });
+    t.deepEqual(refused.instances, []);
+    t.is(refused.error?.kind, "capacity");
+    t.deepEqual(await second.provider.list(), [], "each cloud still lists only its own");
+    t.is((await first.provider.list()).length, NCPU);
+    await first.provider.terminate(ids(filled.instances));
+  });
+
+  test("site mounts bind a host path into every pilot, read-only unless told; a missing source is config", async (t) => {
+    const cloud = "sitemounts";
+    const workDir = await run.tempDir(cloud);
+    const release = await run.tempDir("release");
+    const scratch = await run.tempDir("scratch");
+    const { provider } = run.provider(
+      {
+        cloud,
+        provider: {
+          command: pilot("sleep 300"),
+          mounts: [
+            { source: release, target: "/opt/condor", readOnly: true },
+            { source: scratch, target: "/scratch", readOnly: false },
+          ],
+        },
+      },
+      workDir,
+    );
+    const result = await provider.launch({ count: 1, avoid: [] });
+    t.is(result.error, undefined, result.error?.message);
+    const info = await run.inspect(result.instances[0]?.id ?? "");
+    t.is(mountsOf(info)["/opt/condor"], `${release} ro`);
+    t.is(mountsOf(info)["/scratch"], `${scratch} rw`);
+    await provider.terminate(ids(result.instances));
+
+    const missing = join(release, "not-there");
+    const broken = run.provider(
+      {
+        cloud: "sitemissing",
+        provider: { command: pilot("true"), mounts: [{ source: missing, target: "/opt/x" }] },
+      },
+      workDir,
+    );
+    const refused = await broken.provider.launch({ count: 1, avoid: [] });
+    t.is(refused.error?.kind, "config", refused.error?.message);
+    t.true(refused.error?.message.includes(missing), refused.error?.message);
+    t.false(existsSync(missing), "the engine made no directory on the host");
+  });
+
   // With a `Binds` entry the engine would make a missing source directory (empty) and mount it:
   // site mounts are `Mounts` binds, which it refuses (HTTP 400 "bind source path does not exist").
   test("a machineFeatures directory that does not exist fails the launch as config rather than being created empty by the engine", async (t) => {
@@ -456,10 +520,48 @@ function declareTests(run: RealDockerRun): void {
       );
       t.is(await run.inspect(name), undefined, "removed: gone from docker ps -a");
       t.false(await exists(join(workDir, name)), "its directory removed");
-      t.true(lister.messages().includes(`removed exited ${name}`));
+      // How it ended is logged before its directory goes.
+      t.true(
+        lister
+          .messages()
+          .includes(`removed exited ${name} (exited with code 0; shutdown_message ${message})`),
+        lister.messages().join("\n"),
+      );
       t.deepEqual(await run.provider({ cloud }, workDir).provider.list(), []);
     });
   }
+
+  test("a container left created (never started) is failed after a while, not booting capacity for ever", async (t) => {
+    const cloud = "neverstarted";
+    const pool = run.poolOf(cloud);
+    const workDir = await run.tempDir(cloud);
+    const name = `${pool}-${cloud}-c0ffee00`;
+    await run.docker.createContainer({
+      name,
+      Image: TEST_IMAGE,
+      Cmd: ["true"],
+      Labels: {
+        [OWNER_TAGS.pool]: pool,
+        [OWNER_TAGS.cloud]: cloud,
+        [OWNER_TAGS.managedBy]: MANAGED_BY,
+      },
+      HostConfig: { NetworkMode: "none" },
+    });
+    const { provider } = run.provider({ cloud }, workDir);
+    t.deepEqual(
+      (await provider.list()).map((i) => [i.id, i.status]),
+      [[name, "booting"]],
+      "just created: it may still be started",
+    );
+    // The same container seen from a little past the limit.
+    const future = run.provider(
+      { cloud, clock: { now: () => Date.now() / 1000 + DOCKER_NEVER_STARTED + 1 } },
+      workDir,
+    ).provider;
+    const [failed] = await future.list();
+    t.is(failed?.status, "failed");
+    t.regex(failed?.fault?.message ?? "", /^created \d+s ago and never started$/);
+  });
 
   test("a container that exits 3 without a shutdown_message is listed gone with its exit code and no kind", async (t) => {
     const cloud = "exitcode";
@@ -501,7 +603,13 @@ function declareTests(run: RealDockerRun): void {
       await readFile(join(workDir, name, "joboutputs", "shutdown_message"), "utf8"),
       "300 No more work\n",
     );
-    t.true(readOnly.messages().includes(`would remove exited ${name}`));
+    t.true(
+      readOnly
+        .messages()
+        .includes(
+          `would remove exited ${name} (exited with code 0; shutdown_message 300 No more work)`,
+        ),
+    );
 
     const writer = run.provider({ cloud }, workDir);
     t.deepEqual(

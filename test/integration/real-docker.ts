@@ -6,10 +6,11 @@
  * and has the test image it gets a run to work with; without one it gets undefined, and one test
  * is registered instead that is skipped (or, with CI=true, fails) saying how to start the engine.
  *
- * Every container of a run is labelled with a pool unique to the run (`it<hex>`), so runs never
- * collide and `test.after.always` removes whatever a failed test left behind, whatever happened.
- * Each test uses a cloud of its own: our containers are counted per pool and cloud, so tests that
- * run at the same time do not see each other's.
+ * Every container of a run is labelled with a pool that starts with a prefix unique to the run
+ * (`it<hex>`), so runs never collide and `test.after.always` removes whatever a failed test left
+ * behind, whatever happened. Each test uses a cloud of its own, and by default a pool of its own
+ * (`it<hex>-<cloud>`): a host's room is shared by all clouds of a pool, so tests that run at the
+ * same time on the one test host must not be in one pool.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, request as httpRequest } from "node:http";
@@ -21,7 +22,7 @@ import {
   type DockerProviderSettings,
   dockerProviderSchema,
 } from "../../src/config/docker-schema.js";
-import { wallClock } from "../../src/model/clock.js";
+import { type Clock, wallClock } from "../../src/model/clock.js";
 import type { WorkerShape } from "../../src/model/policy.js";
 import { OWNER_TAGS, type ProviderContext } from "../../src/providers/context.js";
 import { DockerProvider } from "../../src/providers/docker/docker.js";
@@ -92,8 +93,10 @@ function registerMissing(reason: string): void {
 
 export interface ProviderSetup {
   cloud: string;
-  /** Default: the run's pool. */
+  /** Default: the cloud's own pool in this run (poolOf). */
   pool?: string;
+  /** Default: the wall clock. */
+  clock?: Clock;
   /** The `provider:` section's fields besides kind, hosts (the engine), image and workDir. */
   provider?: Record<string, unknown>;
   shape?: WorkerShape;
@@ -143,15 +146,20 @@ export class RealDockerRun {
     });
   }
 
+  /** The pool of a test's cloud: its own, inside this run. */
+  poolOf(cloud: string): string {
+    return `${this.pool}-${cloud}`;
+  }
+
   /** A DockerProvider of this run on the wall clock, with its log kept. */
   provider(setup: ProviderSetup, workDir: string) {
     const { log, records, messages } = memoryLog();
     const settings = this.settings(workDir, setup.provider);
     const context: ProviderContext = {
-      pool: setup.pool ?? this.pool,
+      pool: setup.pool ?? this.poolOf(setup.cloud),
       cloud: setup.cloud,
       shape: setup.shape ?? SHAPE,
-      clock: wallClock,
+      clock: setup.clock ?? wallClock,
       log,
       readOnly: setup.readOnly ?? false,
       userData: setup.userData ?? (async (name) => userDataOf(context.pool, setup.cloud, name)),
@@ -163,9 +171,13 @@ export class RealDockerRun {
 
   /** Every container of this run (all states), or of one of its clouds, as GET /containers/json. */
   async containers(cloud?: string): Promise<Docker.ContainerInfo[]> {
-    const label = [`${OWNER_TAGS.pool}=${this.pool}`];
+    const label: string[] = [OWNER_TAGS.pool];
     if (cloud !== undefined) label.push(`${OWNER_TAGS.cloud}=${cloud}`);
-    return this.docker.listContainers({ all: true, filters: { label } });
+    const all = await this.docker.listContainers({ all: true, filters: { label } });
+    return all.filter((c) => {
+      const pool = c.Labels?.[OWNER_TAGS.pool] ?? "";
+      return pool === this.pool || pool.startsWith(`${this.pool}-`);
+    });
   }
 
   /** A container by name, or undefined when the engine answers 404. */

@@ -371,3 +371,20 @@ test("engineMessage and statusOf cope with things that are not dockerode errors"
   t.is(statusOf(null), undefined);
   t.is(classifyDockerError("boom", "GET /info", "local").kind, "transient");
 });
+
+test("rslave propagation refused at start (the host's /cvmfs is a private mount) is config, with the fix", async (t) => {
+  const message =
+    "error while creating mount source path '/cvmfs': path /cvmfs is mounted on / but it is not a shared or slave mount";
+  const engine = await fakeEngine(t, { status: 500, message });
+  const error = classifyDockerError(
+    await rejectionOf(t, engine.docker.getContainer("c1").start()),
+    "POST /containers/c1/start",
+    HOST,
+  );
+  t.is(error.kind, "config");
+  t.is(error.scope, undefined);
+  t.is(
+    error.message,
+    `docker docker1: POST /containers/c1/start: HTTP 500: ${message} (make the host's mount shared, or set cvmfsPropagation: none)`,
+  );
+});

@@ -12,6 +12,7 @@ import { z } from "zod";
 import {
   DOCKER_HOST_INFO_CACHE,
   DOCKER_NAME_ATTEMPTS,
+  DOCKER_NEVER_STARTED,
   DOCKER_SURVEY_REUSE,
 } from "../../config/defaults.js";
 import type { DockerProviderSettings } from "../../config/docker-schema.js";
@@ -66,7 +67,13 @@ const engineInfo = z.object({ NCPU: z.number().positive(), MemTotal: z.number().
 
 /** What one host showed of our containers, or why it showed nothing. */
 type HostSurvey =
-  | { host: DockerEndpoint; load: HostLoad; containers: ContainerSummary[] }
+  | {
+      host: DockerEndpoint;
+      /** What every container of the pool on the host reserves, of this cloud or another. */
+      load: HostLoad;
+      /** This cloud's containers. */
+      containers: ContainerSummary[];
+    }
   | { host: DockerEndpoint; error: ProviderError };
 
 export interface DockerProviderOptions {
@@ -184,14 +191,10 @@ export class DockerProvider implements Provider {
       const [size, answer] = await Promise.all([
         this.size(host),
         this.call(host, "GET /containers/json", (docker) =>
+          // Every container of the pool on the host, of any cloud: they all use the host.
           docker.listContainers({
             all: true,
-            filters: {
-              label: [
-                `${OWNER_TAGS.pool}=${this.context.pool}`,
-                `${OWNER_TAGS.cloud}=${this.context.cloud}`,
-              ],
-            },
+            filters: { label: [`${OWNER_TAGS.pool}=${this.context.pool}`] },
           }),
         ),
       ]);
@@ -202,8 +205,10 @@ export class DockerProvider implements Provider {
           `docker ${host.name}: GET /containers/json: malformed answer: ${parsed.error.issues[0]?.message ?? ""}`,
           { scope: `host=${host.name}` },
         );
-      const containers = parsed.data;
-      const live = containers.filter((c) => STATUS_BY_STATE[c.State] !== "gone");
+      const live = parsed.data.filter((c) => STATUS_BY_STATE[c.State] !== "gone");
+      const containers = parsed.data.filter(
+        (c) => c.Labels?.[OWNER_TAGS.cloud] === this.context.cloud,
+      );
       const load: HostLoad = {
         host: host.name,
         cpus: size.cpus,
@@ -306,9 +311,14 @@ export class DockerProvider implements Provider {
       ...(container.ImageID === "" ? {} : { image: container.ImageID }),
     };
     if (status === "failed") instance.fault = { message: `container dead: ${container.Status}` };
+    const age = this.context.clock.now() - container.Created;
+    if (container.State === "created" && age > DOCKER_NEVER_STARTED) {
+      instance.status = "failed";
+      instance.fault = { message: `created ${Math.round(age)}s ago and never started` };
+    }
     if (container.State === "exited") {
       instance.fault = exitFault(exitCodeOf(container.Status), await this.shutdownMessage(name));
-      await this.removeExited(host, name);
+      await this.removeExited(host, name, instance.fault.message);
     }
     return instance;
   }
@@ -322,15 +332,24 @@ export class DockerProvider implements Provider {
     }
   }
 
-  /** Exited containers are removed once seen, so that hosts do not fill up. */
-  private async removeExited(host: DockerEndpoint, name: string): Promise<void> {
+  /**
+   * Exited containers are removed once seen, so that hosts do not fill up; how each ended (exit
+   * code, shutdown_message) is logged first, since its directory goes with it.
+   */
+  private async removeExited(host: DockerEndpoint, name: string, ended: string): Promise<void> {
     if (this.context.readOnly) {
-      this.context.log.info({ host: host.name, container: name }, `would remove exited ${name}`);
+      this.context.log.info(
+        { host: host.name, container: name, ended },
+        `would remove exited ${name} (${ended})`,
+      );
       return;
     }
     try {
       await this.remove(host, name);
-      this.context.log.info({ host: host.name, container: name }, `removed exited ${name}`);
+      this.context.log.info(
+        { host: host.name, container: name, ended },
+        `removed exited ${name} (${ended})`,
+      );
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       this.context.log.warn(
@@ -572,12 +591,19 @@ export class DockerProvider implements Provider {
       site.push(readOnly(this.settings.machineFeatures, CONTAINER_PATHS.machineFeatures));
     if (this.settings.jobFeatures !== undefined)
       site.push(readOnly(this.settings.jobFeatures, CONTAINER_PATHS.jobFeatures));
-    // rslave: repositories that autofs mounts on the host later show up inside too.
+    // rslave: repositories that autofs mounts on the host later show up inside too; the engine
+    // accepts it only where the host's /cvmfs is a shared or slave mount.
     if (this.settings.cvmfs)
-      site.push({
-        ...readOnly(CONTAINER_PATHS.cvmfs, CONTAINER_PATHS.cvmfs),
-        BindOptions: { Propagation: "rslave" },
-      });
+      site.push(
+        this.settings.cvmfsPropagation === "rslave"
+          ? {
+              ...readOnly(CONTAINER_PATHS.cvmfs, CONTAINER_PATHS.cvmfs),
+              BindOptions: { Propagation: "rslave" },
+            }
+          : readOnly(CONTAINER_PATHS.cvmfs, CONTAINER_PATHS.cvmfs),
+      );
+    for (const mount of this.settings.mounts)
+      site.push({ ...readOnly(mount.source, mount.target), ReadOnly: mount.readOnly });
     return { binds, site, userData: userData !== undefined };
   }
 

@@ -57,9 +57,14 @@ export function isNameConflict(error: unknown): boolean {
   );
 }
 
+/** The engine refusing rslave propagation of a bind whose host mount is private. */
+const PRIVATE_MOUNT = /is not a shared (or slave )?mount/i;
+
 function kindOf(error: unknown): ErrorKind {
   const status = statusOf(error);
   const message = engineMessage(error);
+  // Answered 500 at start, but no retry will change the host's mounts.
+  if (PRIVATE_MOUNT.test(message)) return "config";
   if (status === undefined) {
     const code = codeOf(error) ?? "";
     if (UNREACHABLE.has(code) || /socket hang up|timeout/i.test(message)) return "transient";
@@ -83,7 +88,11 @@ export function classifyDockerError(error: unknown, call: string, host: string):
   const status = statusOf(error);
   const code = codeOf(error);
   const what = status !== undefined ? `HTTP ${status}` : (code ?? "no answer");
-  return new ProviderError(kind, `docker ${host}: ${call}: ${what}: ${engineMessage(error)}`, {
+  const message = engineMessage(error);
+  const hint = PRIVATE_MOUNT.test(message)
+    ? " (make the host's mount shared, or set cvmfsPropagation: none)"
+    : "";
+  return new ProviderError(kind, `docker ${host}: ${call}: ${what}: ${message}${hint}`, {
     cause: error,
     ...(kind === "transient" ? { scope: `host=${host}` } : {}),
   });

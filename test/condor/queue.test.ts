@@ -315,3 +315,26 @@ test("GPU requests are read from RequestGPUs, undefined meaning none", (t) => {
   t.is(gpusOf("undefined"), 0);
   t.is(parseQueue(line("error"), "condor_q", ["gpu"], false).skipped.count, 1);
 });
+
+test("the real pool's jobs with request expressions (no request_memory, request_cpus = $(Process) % 2 + 1) make demand", async (t) => {
+  // -json prints those requests as /Expr(...)/; the same jobs' -af answer has HTCondor's values.
+  t.regex(
+    fixture("06_condor_q_request_expressions.json"),
+    /"RequestMemory": "\\\/Expr\(ifthenelse/,
+  );
+  const fakes = await scenario({
+    "condor_q.af": fixture("06_condor_q_request_expressions_flagged.af.txt"),
+  });
+  const jobs = await fakePool(fakes).pool.idleJobs([
+    { cloud: "one", constraint: "RequestCpus == 1" },
+    { cloud: "two", constraint: "RequestCpus == 2" },
+  ]);
+  t.deepEqual(
+    jobs.map((job) => [job.id, job.cpus, job.memoryMb, job.clouds, job.owner]),
+    [
+      ["vm#5.0", 1, 1, ["one"], "condortest"],
+      ["vm#5.1", 2, 1, ["two"], "condortest"],
+      ["vm#6.0", 1, 128, ["one"], "condortest"],
+    ],
+  );
+});

@@ -29,7 +29,7 @@ function cloudLine(cloud: StatusCloud): string {
   const parts = [
     `min ${cloud.minWorkers} max ${cloud.maxWorkers}`,
     `${running} running${running > 0 ? ` (${w.busy} busy, ${w.idle} idle)` : ""}`,
-    ...(["booting", "stuck", "failed", "gone"] as const)
+    ...(["booting", "stuck", "missing", "failed", "gone"] as const)
       .filter((state) => w[state] > 0)
       .map((state) => `${w[state]} ${state}`),
   ];

@@ -20,6 +20,7 @@ export function workerCounts(
   const counts: Record<ReportedState, number> = {
     booting: 0,
     stuck: 0,
+    missing: 0,
     idle: 0,
     busy: 0,
     failed: 0,

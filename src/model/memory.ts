@@ -26,6 +26,12 @@ export interface CloudMemory {
   batchLimit?: number;
   /** Instances whose fault (spot reclaimed, no valid host) was already counted as a signal. */
   faultsSeen?: string[];
+  /**
+   * Instances seen in the pool (with slot ads) at least once, while still listed. One of them
+   * without ads now has joined and gone missing (a collector gap, or a one-job pilot that is done):
+   * never stuck, never free capacity.
+   */
+  joined?: string[];
   /** Set by `auth` or `config` errors; cleared only by a config reload. */
   disabled?: { kind: ErrorKind; message: string; since: number };
 }

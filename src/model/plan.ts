@@ -35,7 +35,8 @@ export interface WorkerReport {
   cloud: string;
   name: string;
   instanceId: string;
-  state: "booting" | "stuck" | "idle" | "busy" | "failed" | "gone";
+  /** `missing`: joined the pool before, no ads now (kept, and no room for jobs). */
+  state: "booting" | "stuck" | "missing" | "idle" | "busy" | "failed" | "gone";
   idleSeconds: Seconds | null;
 }
 

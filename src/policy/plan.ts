@@ -11,10 +11,12 @@ import { analyseDemand } from "./demand.js";
 import { plural } from "./plural.js";
 import { lifecycle, scaleDown } from "./scale-down.js";
 import { type CloudFleet, scaleUp } from "./scale-up.js";
+import { joinedIds } from "./joined.js";
 import { incompleteNote, reportWorkers } from "./workers.js";
 
 export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now: number): Plan {
-  const { workers, byCloud: workersByCloud } = reportWorkers(snapshot, policy, now);
+  const joined = (cloud: string) => joinedIds(memory, cloud);
+  const { workers, byCloud: workersByCloud } = reportWorkers(snapshot, policy, now, joined);
 
   const notes: string[] = [];
   const complete = snapshot.gaps.length === 0;
@@ -28,7 +30,8 @@ export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now
     const cloudWorkers = workersByCloud.get(cloud.name) ?? [];
     const throttled = isThrottled(cloudMemory(memory, cloud.name), now);
     if (throttled) notes.push(`${cloud.name}: throttled, no calls this tick`);
-    const leaving = complete && !throttled ? scaleDown(cloud, cloudWorkers, now) : [];
+    const leaving =
+      complete && !throttled ? scaleDown(cloud, cloudWorkers, now, joined(cloud.name)) : [];
     terminations.push(...leaving);
     const leavingIds = new Set(leaving.flatMap((action) => action.instanceIds));
 
@@ -38,7 +41,7 @@ export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now
       if (worker.state === "gone") continue;
       present += 1;
       if (leavingIds.has(worker.instanceId)) continue;
-      const state = lifecycle(worker, cloud, now);
+      const state = lifecycle(worker, cloud, now, joined(cloud.name));
       if (state === "idle" || state === "booting") free += 1;
     }
     const gap = snapshot.gaps.find((g) => g.source === "cloud" && g.cloud === cloud.name);
@@ -52,6 +55,12 @@ export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now
       ...(gap === undefined ? {} : { unobserved: gap.message }),
     });
   }
+
+  const missing = workers.filter((w) => w.state === "missing").length;
+  if (missing > 0)
+    notes.push(
+      `${plural(missing, "worker")} joined the pool before but show no ads now: kept, and no room for jobs`,
+    );
 
   const analysis = analyseDemand(queueSeen ? snapshot.jobs : [], policy, now);
   if (analysis.unfit.jobs > 0) {

@@ -7,27 +7,30 @@ import type { TerminateAction, WorkerReport } from "../model/plan.js";
 import type { CloudPolicy } from "../model/policy.js";
 import type { Worker } from "../model/snapshot.js";
 
-/** The lifecycle state a person sees: `booting` past the boot timeout is `stuck`. */
+/**
+ * The lifecycle state a person sees: a worker without ads that has joined before is `missing`;
+ * one that never joined is `booting`, and past the boot timeout `stuck`.
+ */
 export function lifecycle(
   worker: Worker,
   policy: CloudPolicy | undefined,
   now: number,
+  joined: ReadonlySet<string> = NONE,
 ): WorkerReport["state"] {
-  if (
-    worker.state === "booting" &&
-    policy !== undefined &&
-    now - worker.launchedAt > policy.bootTimeout
-  ) {
-    return "stuck";
-  }
+  if (worker.state !== "booting") return worker.state;
+  if (joined.has(worker.instanceId)) return "missing";
+  if (policy !== undefined && now - worker.launchedAt > policy.bootTimeout) return "stuck";
   return worker.state;
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 /** Terminations for one cloud, given its workers as observed. */
 export function scaleDown(
   policy: CloudPolicy,
   workers: readonly Worker[],
   now: number,
+  joined?: ReadonlySet<string>,
 ): TerminateAction[] {
   const actions: TerminateAction[] = [];
   const terminate = (worker: Worker, cause: TerminateAction["cause"], reason: string) =>
@@ -42,7 +45,7 @@ export function scaleDown(
   let alive = 0;
   const idle: Worker[] = [];
   for (const worker of workers) {
-    const state = lifecycle(worker, policy, now);
+    const state = lifecycle(worker, policy, now, joined);
     if (state === "stuck") {
       terminate(
         worker,

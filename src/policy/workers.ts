@@ -12,6 +12,7 @@ export function reportWorkers(
   snapshot: Snapshot,
   policy: PoolPolicy,
   now: number,
+  joined: (cloud: string) => ReadonlySet<string> = () => new Set(),
 ): { workers: WorkerReport[]; byCloud: Map<string, Worker[]> } {
   const policies = new Map(policy.clouds.map((cloud) => [cloud.name, cloud]));
   const byCloud = new Map<string, Worker[]>(policy.clouds.map((cloud) => [cloud.name, []]));
@@ -22,7 +23,7 @@ export function reportWorkers(
       cloud: worker.cloud,
       name: worker.name,
       instanceId: worker.instanceId,
-      state: lifecycle(worker, policies.get(worker.cloud), now),
+      state: lifecycle(worker, policies.get(worker.cloud), now, joined(worker.cloud)),
       idleSeconds: worker.state === "idle" ? (worker.idleSeconds ?? 0) : null,
     });
   }

@@ -13,8 +13,11 @@ export interface TickSample {
   at: number;
   idleJobs: number;
   runningJobs: number;
-  /** Workers by state (gone ones are not counted). */
-  workers: Record<Exclude<SampledState, "gone">, number>;
+  /**
+   * Workers by state, from the simulated pool's truth (gone ones are not counted; none is ever
+   * `missing` there: the simulator knows which have joined).
+   */
+  workers: Record<Exclude<SampledState, "gone" | "missing">, number>;
   /** What the workers alive at this sample cost per hour, summed over clouds. */
   costPerHour: number;
 }

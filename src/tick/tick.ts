@@ -7,6 +7,7 @@ import type { Plan } from "../model/plan.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
 import { type CallOutcome, rememberFaults, rememberOutcome } from "../policy/backoff.js";
+import { rememberJoined } from "../policy/joined.js";
 import { plan } from "../policy/plan.js";
 import type { Random } from "../random.js";
 import { act } from "./act.js";
@@ -68,7 +69,11 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   for (const gap of snapshot.gaps)
     log.warn({ gap }, `observation gap in ${gap.cloud ?? gap.source}: ${gap.message}`);
   // What the clouds took back (spot reclaimed, no valid host) counts before this tick's plan.
-  const observed = rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random);
+  const observed = rememberJoined(
+    rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random),
+    snapshot,
+    policy.clouds,
+  );
   if (input.overdue?.()) throw new TickOverrun("planning");
   const decided = (input.planner ?? plan)(snapshot, policy, observed, now);
   for (const note of decided.notes) log.info({ note }, note);

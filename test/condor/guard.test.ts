@@ -281,3 +281,44 @@ test("a dry run withdraws no ads of gone workers", async (t) => {
   await tick(condor, provider, true).result;
   t.deepEqual(condor.withdrawn, []);
 });
+
+test("a collector that answers no ads after a restart kills nothing: workers that ran jobs a tick ago are missing, not stuck", async (t) => {
+  let machines: StartdMachine[] = THREE.map((id) => ({ ...idleMachine(id), activity: "busy" }));
+  const condor: CondorPool = {
+    idleJobs: async () => [],
+    machines: async () => machines,
+    recheck: async (workers) => new Map(workers.map((w) => [w.instanceId, "absent"])),
+    withdraw: async () => {},
+  };
+  const provider = new ScriptedProvider("alpha", {
+    // Launched long before the boot timeout: without ads and unknown they would be "stuck".
+    list: async () => THREE.map((id) => instance(id)),
+  });
+  const { log, messages } = memoryLog();
+  const input = {
+    condor,
+    providers: new Map([["alpha", provider]]),
+    policy: POLICY,
+    dryRun: false,
+    concurrency: 4,
+    random: constant(0.5),
+    log,
+  };
+  const first = await runTick({ ...input, memory: emptyMemory(), now: START });
+  t.deepEqual(
+    first.plan.workers.map((w) => w.state),
+    ["busy", "busy", "busy"],
+  );
+  machines = []; // the collector restarted: `condor_status` prints nothing
+  const second = await runTick({ ...input, memory: first.memory, now: START + 30 });
+  t.deepEqual(
+    second.plan.workers.map((w) => w.state),
+    ["missing", "missing", "missing"],
+  );
+  t.deepEqual(terminated(provider), []);
+  t.true(
+    messages().includes(
+      "3 workers joined the pool before but show no ads now: kept, and no room for jobs",
+    ),
+  );
+});

@@ -8,10 +8,10 @@ import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
 import { cloudMemory, isThrottled } from "./backoff.js";
 import { analyseDemand } from "./demand.js";
+import { joinedIds } from "./joined.js";
 import { plural } from "./plural.js";
 import { lifecycle, scaleDown } from "./scale-down.js";
 import { type CloudFleet, scaleUp } from "./scale-up.js";
-import { joinedIds } from "./joined.js";
 import { incompleteNote, reportWorkers } from "./workers.js";
 
 export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now: number): Plan {

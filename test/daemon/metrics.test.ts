@@ -67,10 +67,10 @@ test("workers are counted per cloud and state, and states with no worker read 0"
   const samples = await scrape(metrics);
   const alpha = (state: string) => value(samples, `${P}workers`, { cloud: "alpha", state });
   t.deepEqual(
-    ["booting", "stuck", "idle", "busy", "failed", "gone"].map(alpha),
-    [1, 1, 1, 2, 0, 0],
+    ["booting", "stuck", "missing", "idle", "busy", "failed", "gone"].map(alpha),
+    [1, 1, 0, 1, 2, 0, 0],
   );
-  t.is(labelSets(samples, `${P}workers`).filter((l) => l.cloud === "beta").length, 6);
+  t.is(labelSets(samples, `${P}workers`).filter((l) => l.cloud === "beta").length, 7);
   t.is(value(samples, `${P}workers`, { cloud: "beta", state: "busy" }), 0);
 });
 

@@ -200,7 +200,15 @@ test("GET /status joins the plan's workers with what was observed, and reports e
   t.is(alpha?.name, "alpha");
   t.is(alpha?.minWorkers, 1);
   t.is(alpha?.maxWorkers, 8);
-  t.deepEqual(alpha?.workers, { booting: 0, stuck: 0, idle: 1, busy: 1, failed: 0, gone: 0 });
+  t.deepEqual(alpha?.workers, {
+    booting: 0,
+    stuck: 0,
+    missing: 0,
+    idle: 1,
+    busy: 1,
+    failed: 0,
+    gone: 0,
+  });
   t.deepEqual(alpha?.headroom, { instances: 5 });
   t.deepEqual(alpha?.demand, { idleJobs: 3, cpus: 3, memoryMb: 6144, gpus: 0 });
   t.deepEqual(alpha?.disabled, { kind: "config", message: "no such image", since: NOW - 5 });

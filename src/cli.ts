@@ -50,9 +50,11 @@ program
 
 program
   .command("plan")
-  .description("observe once and print what the next tick would do (changes nothing)")
+  .description(
+    "observe once and print what the next tick would do (changes nothing); exit 3 when a source could not be read",
+  )
   .addOption(configOption())
-  .option("--json", "print JSON: {demand, workers, actions, unfit, notes}", false)
+  .option("--json", "print JSON: {demand, workers, actions, unfit, notes, unobserved}", false)
   .action(async (options: { config: string; json: boolean }) => {
     process.exitCode = await planCommand(options.config, options.json);
   });

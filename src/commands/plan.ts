@@ -5,23 +5,45 @@ import { poolPolicy } from "../config/policies.js";
 import { createLog } from "../daemon/log.js";
 import { emptyMemory } from "../model/memory.js";
 import type { Action, Plan } from "../model/plan.js";
+import type { Snapshot } from "../model/snapshot.js";
 import { plan } from "../policy/plan.js";
 import { describeCalls } from "../tick/act.js";
 import { observe } from "../tick/observe.js";
 import { loadOrExit } from "./load.js";
 import { table } from "./table.js";
 
+/** Exit status of `plan` when a source could not be read: what it printed is partial. */
+export const PLAN_INCOMPLETE = 3;
+
+/** What `plan` could not see: the queue, the collector, clouds whose listing failed. */
+export interface Unobserved {
+  queue: boolean;
+  collector: boolean;
+  clouds: string[];
+}
+
+export function unobservedOf(snapshot: Snapshot): Unobserved {
+  return {
+    queue: snapshot.gaps.some((g) => g.source === "queue"),
+    collector: snapshot.gaps.some((g) => g.source === "machines"),
+    clouds: snapshot.gaps.flatMap((g) => (g.source === "cloud" && g.cloud ? [g.cloud] : [])),
+  };
+}
+
+const UNKNOWN = "unknown";
+
 export function formatPlan(
   decided: Omit<Plan, "actions"> & { actions: Array<Action & { calls?: string[] }> },
+  unobserved: Unobserved = { queue: false, collector: false, clouds: [] },
 ): string {
+  // Never a 0 for what could not be read: "0 idle jobs" would read as "no demand".
   const demand = table([
     ["CLOUD", "IDLE JOBS", "CPUS", "MEMORY MB"],
-    ...Object.entries(decided.demand).map(([cloud, d]) => [
-      cloud,
-      String(d.idleJobs),
-      String(d.cpus),
-      String(d.memoryMb),
-    ]),
+    ...Object.entries(decided.demand).map(([cloud, d]) =>
+      unobserved.queue
+        ? [cloud, UNKNOWN, UNKNOWN, UNKNOWN]
+        : [cloud, String(d.idleJobs), String(d.cpus), String(d.memoryMb)],
+    ),
   ]);
   const workers =
     decided.workers.length === 0
@@ -48,8 +70,15 @@ export function formatPlan(
               (a.calls ?? []).map((call) => `\n  would call ${call}`).join(""),
           )
           .join("\n");
+  const unseen = [
+    ...(unobserved.queue ? ["the queue (condor_q)"] : []),
+    ...(unobserved.collector ? ["the collector (condor_status): worker states"] : []),
+    ...unobserved.clouds.map((cloud) => `${cloud}'s workers (its listing failed)`),
+  ];
+  const header =
+    unseen.length === 0 ? "" : `INCOMPLETE: unknown this time: ${unseen.join("; ")}\n\n`;
   const notes = decided.notes.length === 0 ? "" : `\n\nNOTES\n${decided.notes.join("\n")}`;
-  return `DEMAND\n${demand}\n\nWORKERS\n${workers}\n\nACTIONS\n${actions}${notes}\n`;
+  return `${header}DEMAND\n${demand}\n\nWORKERS\n${workers}\n\nACTIONS\n${actions}${notes}\n`;
 }
 
 export async function planCommand(dir: string, json: boolean): Promise<number> {
@@ -69,13 +98,14 @@ export async function planCommand(dir: string, json: boolean): Promise<number> {
     ...action,
     calls: describeCalls(action, backends.providers.get(action.cloud)),
   }));
+  const unobserved = unobservedOf(snapshot);
   if (json) {
     const { demand, workers, unfit, notes } = decided;
     process.stdout.write(
-      `${JSON.stringify({ demand, workers, actions, unfit, notes }, null, 2)}\n`,
+      `${JSON.stringify({ demand, workers, actions, unfit, notes, unobserved }, null, 2)}\n`,
     );
   } else {
-    process.stdout.write(formatPlan({ ...decided, actions }));
+    process.stdout.write(formatPlan({ ...decided, actions }, unobserved));
   }
-  return 0;
+  return snapshot.gaps.length === 0 ? 0 : PLAN_INCOMPLETE;
 }

@@ -79,6 +79,7 @@ async function runDaemon(
     pool: policy.pool,
     tickInterval: config.global.tickInterval,
     tickDeadline: config.global.tickDeadline,
+    staleAfter: config.global.status.staleAfter,
     clock: backends.clock,
   });
   const floor = policy.clouds.reduce((sum, cloud) => sum + cloud.minWorkers, 0);

@@ -23,7 +23,7 @@ export function shortImage(image: string | null): string {
   return image.replace(/sha256:([0-9a-f]{12})[0-9a-f]{52}/gi, "sha256:$1");
 }
 
-function cloudLine(cloud: StatusCloud): string {
+function cloudLine(cloud: StatusCloud, now: number): string {
   const w = cloud.workers;
   const running = w.busy + w.idle;
   const parts = [
@@ -39,7 +39,11 @@ function cloudLine(cloud: StatusCloud): string {
       : cloud.backoff !== null
         ? `backoff ${cloud.backoff.kind} ${shortDuration(cloud.backoff.secondsLeft)} left`
         : "no backoff";
-  return `cloud ${cloud.name}: ${parts.join(", ")}, ${launches}`;
+  const { observed } = cloud;
+  const unlisted = observed.listed
+    ? ""
+    : `NOT LISTED${observed.failingSince === null ? "" : ` for ${shortDuration(now - observed.failingSince)}`} (${observed.failures} ticks), ${observed.lastListedAt === null ? "never listed" : `last listed ${shortDuration(now - observed.lastListedAt)} ago`}; `;
+  return `cloud ${cloud.name}: ${unlisted}${parts.join(", ")}, ${launches}`;
 }
 
 /** The status document as a person reads it: one header line, the workers, one line per cloud. */
@@ -75,7 +79,7 @@ export function formatStatus(doc: StatusDocument): string {
         ]),
   );
   lines.push("");
-  for (const cloud of doc.clouds) lines.push(cloudLine(cloud));
+  for (const cloud of doc.clouds) lines.push(cloudLine(cloud, doc.generatedAt));
   for (const gap of doc.gaps) lines.push(`INCOMPLETE: ${gap.cloud ?? gap.source}: ${gap.message}`);
   for (const note of doc.notes) lines.push(`note: ${note}`);
   return `${lines.join("\n")}\n`;

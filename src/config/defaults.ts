@@ -123,6 +123,22 @@ export const DEFAULT_DOCKER_REQUEST_TIMEOUT = 30;
 /** Containers created and started at once by one launch. */
 export const DEFAULT_DOCKER_CONCURRENCY = 4;
 /**
+ * A cloud whose listing failed is planned with the workers it listed last, for at most this long:
+ * they are still there as far as anyone knows, and counting them as zero would launch them again
+ * elsewhere. Older than this, they count as nothing (and launches elsewhere may double up).
+ */
+export const LAST_SEEN_HOLD = 600;
+/**
+ * An instance launched and not listed yet (EC2 and Nova listings lag a new instance) counts as
+ * booting for at most this long, so that the next tick does not launch for the same jobs again.
+ */
+export const LAUNCH_LISTING_GRACE = 300;
+/** A cloud whose listing answers `auth` this many ticks in a row is disabled until a reload. */
+export const DEFAULT_AUTH_FAILURES_TO_DISABLE = 3;
+/** /healthz fails while any source (queue, collector, a cloud's listing) has failed this long. */
+export const DEFAULT_SOURCE_STALE_AFTER = 600;
+
+/**
  * A container still `created` this long after its creation will never start (the daemon died
  * between create and start, or the start failed): it is failed, not booting capacity.
  */

@@ -24,6 +24,7 @@ export function poolPolicy(config: AutoscalerConfig): PoolPolicy {
   return {
     pool: config.global.pool,
     persistence: config.global.persistence,
+    authFailuresToDisable: config.global.authFailuresToDisable,
     clouds: config.clouds.map(cloudPolicy),
   };
 }

@@ -73,6 +73,15 @@ export const globalSchema = z
     persistence: duration.default(d.DEFAULT_PERSISTENCE).meta({
       description: "An idle job counts as demand only after waiting this long",
     }),
+    authFailuresToDisable: z
+      .number()
+      .int()
+      .min(1)
+      .default(d.DEFAULT_AUTH_FAILURES_TO_DISABLE)
+      .meta({
+        description:
+          "A cloud whose listing answers auth (expired or missing credentials) this many ticks in a row is disabled until a reload",
+      }),
     condor: z.discriminatedUnion("kind", [htcondor, simulatedCondor]).meta({
       description: "How to reach HTCondor",
     }),
@@ -89,6 +98,10 @@ export const globalSchema = z
       .strictObject({
         address: z.string().min(1).default(d.DEFAULT_STATUS_ADDRESS),
         port: z.number().int().min(0).max(65535).default(d.DEFAULT_STATUS_PORT),
+        staleAfter: positiveDuration.default(d.DEFAULT_SOURCE_STALE_AFTER).meta({
+          description:
+            "/healthz answers 503 while a source (the queue, the collector, a cloud's listing) has failed this long",
+        }),
       })
       .prefault({})
       .meta({ description: "Status and metrics endpoint" }),

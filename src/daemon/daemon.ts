@@ -166,7 +166,7 @@ export class Daemon {
       const durationSeconds = seconds(started);
       log.info(
         { summary: true, durationMs: Math.round(durationSeconds * 1000) },
-        `tick ${tick}: ${summarise(result.snapshot, result.plan)}`,
+        `tick ${tick}: ${summarise(result, this.options.dryRun)}`,
       );
       for (const observer of this.options.observers ?? [])
         observer.tickCompleted({

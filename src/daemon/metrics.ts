@@ -106,6 +106,18 @@ export class Metrics implements TickObserver {
     registers: [this.registry],
   });
 
+  private readonly listFailures = new Counter({
+    name: `${PREFIX}list_failures_total`,
+    help: "Failed listings of a cloud's instances (each leaves that cloud unobserved for the tick), by kind",
+    labelNames: ["cloud", "kind"] as const,
+    registers: [this.registry],
+  });
+  private readonly sourceLastSuccess = this.gauge(
+    "source_last_success_timestamp_seconds",
+    "When each source last answered (epoch seconds): source queue, collector, or listing (with its cloud)",
+    ["source", "cloud"],
+  );
+
   constructor(options: MetricsOptions = {}) {
     for (const outcome of ["ok", "error", "deadline"]) this.ticks.labels({ outcome }).inc(0);
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -129,6 +141,14 @@ export class Metrics implements TickObserver {
     this.gaps.set(snapshot.gaps.length);
 
     for (const gauge of this.perCloud) gauge.reset();
+    const lastOk = (source: string, cloud: string, at: number | undefined) => {
+      if (at !== undefined) this.sourceLastSuccess.labels({ source, cloud }).set(at);
+    };
+    lastOk("queue", "", memory.sources?.queue?.lastOk);
+    lastOk("collector", "", memory.sources?.machines?.lastOk);
+    for (const gap of snapshot.gaps)
+      if (gap.source === "cloud" && gap.cloud !== undefined)
+        this.listFailures.labels({ cloud: gap.cloud, kind: gap.kind ?? "transient" }).inc();
     for (const cloud of report.policy.clouds) {
       const name = cloud.name;
       const demand = plan.demand[name];
@@ -156,7 +176,11 @@ export class Metrics implements TickObserver {
       // Counters start at 0 for every configured cloud, so rates work from the first increment.
       this.launches.labels({ cloud: name }).inc(0);
       for (const cause of CAUSES) this.terminations.labels({ cloud: name, cause }).inc(0);
-      for (const kind of ERROR_KINDS) this.providerErrors.labels({ cloud: name, kind }).inc(0);
+      for (const kind of ERROR_KINDS) {
+        this.providerErrors.labels({ cloud: name, kind }).inc(0);
+        this.listFailures.labels({ cloud: name, kind }).inc(0);
+      }
+      lastOk("listing", name, state?.listing?.lastOk);
     }
 
     const terminateActions = plan.actions.filter(

@@ -3,10 +3,11 @@
  * the daemon is still ticking. Fed by the daemon as a TickObserver; times are the daemon's clock.
  */
 
-import { HEALTH_STALE_TICKS } from "../config/defaults.js";
+import { DEFAULT_SOURCE_STALE_AFTER, HEALTH_STALE_TICKS } from "../config/defaults.js";
 import { formatDuration } from "../config/duration.js";
 import type { Clock } from "../model/clock.js";
 import type { ErrorKind } from "../model/errors.js";
+import type { Sight } from "../model/memory.js";
 import type { Action, CloudDemand, UnfitJobs, WorkerReport } from "../model/plan.js";
 import type { Headroom, ObservationGap } from "../model/snapshot.js";
 import type { TickFailure, TickObserver, TickReport } from "./report.js";
@@ -57,6 +58,13 @@ export interface StatusCloud {
     message: string;
   } | null;
   disabled: { kind: ErrorKind; message: string; since: number } | null;
+  /** Whether the last tick listed the cloud, when it last did, and since when it fails. */
+  observed: {
+    listed: boolean;
+    lastListedAt: number | null;
+    failingSince: number | null;
+    failures: number;
+  };
   /** What the cloud's quota still allows; null when the cloud does not say. */
   headroom: Headroom | null;
   demand: CloudDemand;
@@ -98,6 +106,8 @@ export interface StatusTrackerOptions {
   tickInterval: number;
   /** Seconds after which a running tick is abandoned. */
   tickDeadline: number;
+  /** A source failing this long makes the daemon unhealthy; default DEFAULT_SOURCE_STALE_AFTER. */
+  staleAfter?: number;
   /** The daemon's clock. */
   clock: Clock;
 }
@@ -107,6 +117,29 @@ function limitOf(tickInterval: number, tickDeadline: number): number {
 }
 
 const NO_DEMAND: CloudDemand = { idleJobs: 0, cpus: 0, memoryMb: 0, gpus: 0 };
+
+/** Sources failing for `staleAfter` or longer, and disabled clouds: why the daemon is unhealthy. */
+function sourceProblems(report: TickReport, now: number, staleAfter: number): string[] {
+  const { memory } = report.result;
+  const problems: string[] = [];
+  const stale = (what: string, sight: Sight | undefined) => {
+    if (sight?.failingSince === undefined || now - sight.failingSince < staleAfter) return;
+    problems.push(
+      `${what} failing for ${formatDuration(now - sight.failingSince)}: ${sight.message ?? ""}`,
+    );
+  };
+  stale("the queue (condor_q)", memory.sources?.queue);
+  stale("the collector (condor_status)", memory.sources?.machines);
+  for (const cloud of report.policy.clouds) {
+    const state = memory.clouds[cloud.name];
+    if (state?.disabled !== undefined)
+      problems.push(
+        `${cloud.name} disabled (${state.disabled.kind}) until the config is reloaded: ${state.disabled.message}`,
+      );
+    else stale(`${cloud.name}'s listing`, state?.listing);
+  }
+  return problems;
+}
 
 export class StatusTracker implements TickObserver {
   private last: TickReport | undefined;
@@ -153,11 +186,19 @@ export class StatusTracker implements TickObserver {
           };
     }
     const age = now - this.last.completedAt;
-    if (age <= this.healthLimit) return { healthy: true, message: "ok" };
-    return {
-      healthy: false,
-      message: `last complete tick (${this.last.tick}) ended ${formatDuration(age)} ago (limit ${limit})${failed}`,
-    };
+    if (age > this.healthLimit)
+      return {
+        healthy: false,
+        message: `last complete tick (${this.last.tick}) ended ${formatDuration(age)} ago (limit ${limit})${failed}`,
+      };
+    const problems = sourceProblems(
+      this.last,
+      now,
+      this.options.staleAfter ?? DEFAULT_SOURCE_STALE_AFTER,
+    );
+    return problems.length === 0
+      ? { healthy: true, message: "ok" }
+      : { healthy: false, message: problems.join("; ") };
   }
 
   document(): StatusDocument {
@@ -215,6 +256,12 @@ export class StatusTracker implements TickObserver {
                 message: backoff.message,
               },
         disabled: state?.disabled ?? null,
+        observed: {
+          listed: !snapshot.gaps.some((g) => g.source === "cloud" && g.cloud === cloud.name),
+          lastListedAt: state?.listing?.lastOk ?? null,
+          failingSince: state?.listing?.failingSince ?? null,
+          failures: state?.listing?.failures ?? 0,
+        },
         headroom: snapshot.clouds[cloud.name]?.headroom ?? null,
         demand: plan.demand[cloud.name] ?? NO_DEMAND,
       };

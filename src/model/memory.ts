@@ -3,6 +3,7 @@
  * rebuilt from nothing after a restart (a restart only forgets backoff, which is safe).
  */
 import type { ErrorKind } from "./errors.js";
+import type { Worker } from "./snapshot.js";
 
 export interface Backoff {
   /** What caused it. */
@@ -14,7 +15,29 @@ export interface Backoff {
   message: string;
 }
 
+/**
+ * How one source of the observation has fared: the queue, the collector's ads, a cloud's listing.
+ * A failed or partial answer is never read as "nothing there": the planner knows what it lacks.
+ */
+export interface Sight {
+  /** Last time it answered (epoch seconds). */
+  lastOk?: number;
+  /** When the current run of failures began; absent while it answers. */
+  failingSince?: number;
+  /** Failed ticks in a row. */
+  failures: number;
+  /** The last failure's kind (clouds) and message. */
+  kind?: ErrorKind;
+  message?: string;
+}
+
 export interface CloudMemory {
+  /** The cloud's listing. */
+  listing?: Sight;
+  /** The workers of the last listing that answered, and when: used while the listing fails. */
+  lastSeen?: { at: number; workers: Worker[] };
+  /** Instances launched and not listed yet (listings lag), with when they were launched. */
+  launched?: Array<{ id: string; at: number }>;
   /** Backoff of the whole cloud. */
   backoff?: Backoff;
   /** Backoff of one scope of the cloud (instance type, zone), keyed by scope. */
@@ -38,6 +61,8 @@ export interface CloudMemory {
 
 export interface Memory {
   clouds: Record<string, CloudMemory>;
+  /** The pool's own sources: the queue (condor_q) and the collector (condor_status). */
+  sources?: { queue?: Sight; machines?: Sight };
 }
 
 export function emptyMemory(): Memory {

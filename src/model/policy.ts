@@ -47,4 +47,6 @@ export interface PoolPolicy {
   /** An idle job counts as demand only after waiting this long (elastiq's persistence). */
   persistence: Seconds;
   clouds: readonly CloudPolicy[];
+  /** A cloud whose listing answers `auth` this many ticks in a row is disabled; default 3. */
+  authFailuresToDisable?: number;
 }

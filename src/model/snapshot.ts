@@ -94,6 +94,8 @@ export interface ObservationGap {
   source: "queue" | "machines" | "cloud";
   /** For `cloud` gaps. */
   cloud?: string;
+  /** For `cloud` gaps: the kind of the listing's error. */
+  kind?: ErrorKind;
   message: string;
 }
 

@@ -20,11 +20,13 @@ export interface CallOutcome {
   operation: "launch" | "terminate";
   requested: number;
   succeeded: number;
-  /** For terminate: the ids now gone. */
+  /** For terminate: the ids now gone; for launch: the ids created. */
   instanceIds?: string[];
   error?: OutcomeError;
   /** Scopes that said no while others were tried: each backs off on its own. */
   scopeErrors?: OutcomeError[];
+  /** No call was made (every scope already backing off): nothing to learn from it. */
+  skipped?: boolean;
 }
 
 export interface OutcomeError {
@@ -110,6 +112,8 @@ export function rememberOutcome(
   now: number,
   random: () => number,
 ): Memory {
+  // No success to grow on, and no failure of the cloud's to back off for.
+  if (outcome.skipped === true) return memory;
   const state = cloudMemory(memory, outcome.cloud);
   const next: CloudMemory = { ...state, scoped: { ...state.scoped } };
   for (const scoped of outcome.scopeErrors ?? []) {

@@ -12,32 +12,36 @@ import { joinedIds } from "./joined.js";
 import { plural } from "./plural.js";
 import { lifecycle, scaleDown } from "./scale-down.js";
 import { type CloudFleet, scaleUp } from "./scale-up.js";
-import { incompleteNote, reportWorkers } from "./workers.js";
+import { cloudSight } from "./sight.js";
+import { poolSourceNotes, reportWorkers } from "./workers.js";
 
 export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now: number): Plan {
   const joined = (cloud: string) => joinedIds(memory, cloud);
   const { workers, byCloud: workersByCloud } = reportWorkers(snapshot, policy, now, joined);
 
-  const notes: string[] = [];
-  const complete = snapshot.gaps.length === 0;
-  const incomplete = incompleteNote(snapshot);
-  if (incomplete !== undefined) notes.push(incomplete);
+  const notes = poolSourceNotes(snapshot);
   const queueSeen = !snapshot.gaps.some((gap) => gap.source === "queue");
+  const machinesSeen = !snapshot.gaps.some((gap) => gap.source === "machines");
 
   const terminations: Action[] = [];
   const fleets: CloudFleet[] = [];
   for (const cloud of policy.clouds) {
+    // Each cloud is decided on its own sources: one broken cloud stops only itself.
+    const sight = cloudSight(snapshot, cloud, memory, now);
+    if (sight.note !== undefined) notes.push(sight.note);
     const cloudWorkers = workersByCloud.get(cloud.name) ?? [];
     const throttled = isThrottled(cloudMemory(memory, cloud.name), now);
     if (throttled) notes.push(`${cloud.name}: throttled, no calls this tick`);
     const leaving =
-      complete && !throttled ? scaleDown(cloud, cloudWorkers, now, joined(cloud.name)) : [];
+      sight.listed && !throttled
+        ? scaleDown(cloud, cloudWorkers, now, joined(cloud.name), machinesSeen)
+        : [];
     terminations.push(...leaving);
     const leavingIds = new Set(leaving.flatMap((action) => action.instanceIds));
 
     let present = 0;
     let free = 0;
-    for (const worker of cloudWorkers) {
+    for (const worker of sight.counted) {
       if (worker.state === "gone") continue;
       present += 1;
       if (leavingIds.has(worker.instanceId)) continue;

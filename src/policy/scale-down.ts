@@ -31,6 +31,8 @@ export function scaleDown(
   workers: readonly Worker[],
   now: number,
   joined?: ReadonlySet<string>,
+  /** The collector's ads were read this tick: without them no worker is judged idle or stuck. */
+  machinesSeen = true,
 ): TerminateAction[] {
   const actions: TerminateAction[] = [];
   const terminate = (worker: Worker, cause: TerminateAction["cause"], reason: string) =>
@@ -46,6 +48,10 @@ export function scaleDown(
   const idle: Worker[] = [];
   for (const worker of workers) {
     const state = lifecycle(worker, policy, now, joined);
+    if (!machinesSeen && state !== "failed") {
+      if (state !== "gone") alive += 1;
+      continue;
+    }
     if (state === "stuck") {
       terminate(
         worker,

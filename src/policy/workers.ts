@@ -36,3 +36,17 @@ export function incompleteNote(snapshot: Snapshot): string | undefined {
   const what = snapshot.gaps.map((gap) => `${gap.cloud ?? gap.source}: ${gap.message}`).join("; ");
   return `observation incomplete, nothing is scaled down this tick (${what})`;
 }
+
+/** What the pool's own sources missed this tick, and what the planner does without them. */
+export function poolSourceNotes(snapshot: Snapshot): string[] {
+  const notes: string[] = [];
+  for (const gap of snapshot.gaps) {
+    if (gap.source === "queue")
+      notes.push(`queue not read, no job counts as demand this tick: ${gap.message}`);
+    if (gap.source === "machines")
+      notes.push(
+        `collector not read, no idle or stuck worker is terminated this tick: ${gap.message}`,
+      );
+  }
+  return notes;
+}

@@ -18,6 +18,11 @@ export interface LaunchResult {
    * own even when the launch as a whole succeeded.
    */
   scopeErrors?: ProviderError[];
+  /**
+   * Set when no call was made because every scope the launch could use is backing off already:
+   * nothing answered, so nothing is to be learnt (and the cloud must not back off for it again).
+   */
+  skipped?: string;
 }
 
 export interface TerminateResult {

@@ -34,6 +34,13 @@ async function launch(action: LaunchAction, provider: Provider, log: Logger): Pr
   };
   try {
     const result = await provider.launch({ count: action.count, avoid: action.avoid ?? [] });
+    if (result.skipped !== undefined) {
+      log.info(
+        { cloud: action.cloud, requested: action.count },
+        `${action.cloud}: no launch made: ${result.skipped}`,
+      );
+      return { ...outcome, skipped: true };
+    }
     outcome.succeeded = result.instances.length;
     if (result.error !== undefined) outcome.error = errorOf(result.error);
     for (const scoped of result.scopeErrors ?? []) {
@@ -44,6 +51,7 @@ async function launch(action: LaunchAction, provider: Provider, log: Logger): Pr
       outcome.scopeErrors = [...(outcome.scopeErrors ?? []), errorOf(scoped)];
     }
     const ids = result.instances.map((instance) => instance.id);
+    outcome.instanceIds = ids;
     if (ids.length > 0) {
       log.info(
         { cloud: action.cloud, instanceIds: ids },

@@ -60,6 +60,7 @@ export async function observe(
       gaps.push({
         source: "cloud",
         cloud: cloud.name,
+        kind: error.kind,
         message: `list failed (${error.kind}): ${error.message}`,
       });
       return [];

@@ -9,6 +9,7 @@ import type { Snapshot } from "../model/snapshot.js";
 import { type CallOutcome, rememberFaults, rememberOutcome } from "../policy/backoff.js";
 import { rememberJoined } from "../policy/joined.js";
 import { plan } from "../policy/plan.js";
+import { rememberLaunches, rememberSight } from "../policy/sight.js";
 import type { Random } from "../random.js";
 import { act } from "./act.js";
 import { spareClaimed, withdrawOrphans, withdrawTerminated } from "./guard.js";
@@ -49,18 +50,35 @@ export interface TickResult {
   memory: Memory;
 }
 
-export function summarise(snapshot: Snapshot, decided: Plan): string {
+/**
+ * One line per tick: what was seen, and what was done (the clouds' answers, not the plan; a dry
+ * run says what it would have done).
+ */
+export function summarise(
+  result: Pick<TickResult, "snapshot" | "plan" | "outcomes">,
+  dryRun = false,
+): string {
+  const { snapshot, plan: decided, outcomes } = result;
   const states = new Map<string, number>();
   for (const worker of decided.workers)
     states.set(worker.state, (states.get(worker.state) ?? 0) + 1);
   const workers = [...states].map(([state, count]) => `${count} ${state}`).join(", ") || "none";
-  const launches = decided.actions.reduce((sum, a) => sum + (a.kind === "launch" ? a.count : 0), 0);
-  const terminations = decided.actions.reduce(
-    (sum, a) => sum + (a.kind === "terminate" ? a.instanceIds.length : 0),
-    0,
-  );
+  const done = (operation: "launch" | "terminate") =>
+    outcomes.reduce((sum, o) => sum + (o.operation === operation ? o.succeeded : 0), 0);
+  const planned = (kind: "launch" | "terminate") =>
+    decided.actions.reduce(
+      (sum, a) =>
+        sum + (a.kind !== kind ? 0 : a.kind === "launch" ? a.count : a.instanceIds.length),
+      0,
+    );
+  const acted = dryRun
+    ? `would launch ${planned("launch")}, terminate ${planned("terminate")}`
+    : `launched ${done("launch")} of ${planned("launch")}, terminated ${done("terminate")} of ${planned("terminate")}`;
   const gaps = snapshot.gaps.length > 0 ? `; INCOMPLETE (${snapshot.gaps.length} gaps)` : "";
-  return `${snapshot.jobs.length} idle jobs; workers: ${workers}; launch ${launches}, terminate ${terminations}${gaps}`;
+  const jobs = snapshot.gaps.some((g) => g.source === "queue")
+    ? "idle jobs unknown"
+    : `${snapshot.jobs.length} idle jobs`;
+  return `${jobs}; workers: ${workers}; ${acted}${gaps}`;
 }
 
 export async function runTick(input: TickInput): Promise<TickResult> {
@@ -69,11 +87,26 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   for (const gap of snapshot.gaps)
     log.warn({ gap }, `observation gap in ${gap.cloud ?? gap.source}: ${gap.message}`);
   // What the clouds took back (spot reclaimed, no valid host) counts before this tick's plan.
-  const observed = rememberJoined(
-    rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random),
+  const observed = rememberSight(
+    rememberJoined(
+      rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random),
+      snapshot,
+      policy.clouds,
+    ),
     snapshot,
-    policy.clouds,
+    policy,
+    now,
   );
+  for (const worker of snapshot.workers) {
+    const fault = worker.fault;
+    if (fault?.kind === undefined) continue;
+    if (input.memory.clouds[worker.cloud]?.faultsSeen?.includes(worker.instanceId)) continue;
+    // A spot reclaim, a server failed for lack of room: said once, when first seen.
+    log.warn(
+      { cloud: worker.cloud, instanceId: worker.instanceId, kind: fault.kind, scope: fault.scope },
+      `${worker.cloud}: ${worker.instanceId} taken back by the cloud (${fault.kind}): ${fault.message}`,
+    );
+  }
   if (input.overdue?.()) throw new TickOverrun("planning");
   const decided = (input.planner ?? plan)(snapshot, policy, observed, now);
   for (const note of decided.notes) log.info({ note }, note);
@@ -88,7 +121,7 @@ export async function runTick(input: TickInput): Promise<TickResult> {
     await withdrawOrphans(snapshot, input.condor, log);
   }
 
-  let memory = observed;
+  let memory = rememberLaunches(observed, outcomes, now);
   for (const outcome of outcomes) {
     const cloud = policy.clouds.find((c) => c.name === outcome.cloud);
     if (cloud !== undefined) memory = rememberOutcome(memory, outcome, cloud, now, input.random);

@@ -20,6 +20,7 @@ interface Existing {
 }
 
 interface PlanJson {
+  unobserved: { queue: boolean; collector: boolean; clouds: string[] };
   demand: Record<string, { idleJobs: number; cpus: number; memoryMb: number; gpus: number }>;
   workers: Array<{
     cloud: string;
@@ -91,11 +92,14 @@ async function plan(
   answers: Record<string, Answer>,
   clouds: { alpha?: Existing[]; beta?: Existing[] } = {},
   timeout = "10s",
-): Promise<{ plan: PlanJson; fakes: Scenario; stderr: string }> {
+): Promise<{ plan: PlanJson; fakes: Scenario; stderr: string; code: number }> {
   const fakes = await scenario(answers);
   const result = await cli(["plan", "--config", await config(fakes, clouds, timeout), "--json"]);
-  if (result.code !== 0) throw new Error(`plan exited ${result.code}: ${result.stderr}`);
-  return { plan: JSON.parse(result.stdout) as PlanJson, fakes, stderr: result.stderr };
+  // 3: printed, but a source could not be read.
+  if (result.code !== 0 && result.code !== 3)
+    throw new Error(`plan exited ${result.code}: ${result.stderr}`);
+  const parsed = JSON.parse(result.stdout) as PlanJson;
+  return { plan: parsed, fakes, stderr: result.stderr, code: result.code };
 }
 
 function terminations(p: PlanJson) {
@@ -216,8 +220,8 @@ test("plan: stale ads at the address of a new instance do not make that instance
   t.deepEqual(terminations(p), []);
 });
 
-test("plan: a failing condor_q leaves the observation incomplete: notes say so, and idle workers past their timeout are not terminated", async (t) => {
-  const { plan: p } = await plan({
+test("plan: a failing condor_q: demand unknown, exit 3, notes say so; idle workers past their timeout still go (no queue needed)", async (t) => {
+  const { plan: p, code } = await plan({
     "condor_q.af": { err: SCHEDD_DOWN, exit: 1 },
     condor_status: fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
   });
@@ -228,12 +232,17 @@ test("plan: a failing condor_q leaves the observation incomplete: notes say so, 
     state: "idle",
     idleSeconds: 71,
   });
-  t.deepEqual(terminations(p), []);
-  const note = p.notes.find((n) => n.startsWith("observation incomplete"));
-  t.truthy(note);
+  t.is(code, 3);
+  t.deepEqual(p.unobserved, { queue: true, collector: false, clouds: [] });
+  t.deepEqual(
+    terminations(p).map((a) => a.instanceIds),
+    [["i-worker1"]],
+  );
+  const note = p.notes.find((n) => n.startsWith("queue not read"));
+  t.truthy(note, p.notes.join("\n"));
   t.regex(
     note ?? "",
-    /nothing is scaled down this tick \(queue: condor_q -global -constraint '.*' -af:t/,
+    /^queue not read, no job counts as demand this tick: condor_q -global -constraint '.*' -af:t/,
   );
   t.regex(note ?? "", /exit code 1 \(stderr: -- Failed to fetch ads from: /);
 });
@@ -247,7 +256,7 @@ test("plan: a hanging condor_status times out: incomplete, workers unseen, nothi
     {},
     "1s",
   );
-  // Unseen by HTCondor for an hour: would be stuck, but nothing is scaled down on a gap.
+  // Unseen by HTCondor for an hour: would be stuck, but without the collector nobody is.
   t.deepEqual(
     p.workers.map((w) => [w.instanceId, w.state]),
     [
@@ -256,7 +265,10 @@ test("plan: a hanging condor_status times out: incomplete, workers unseen, nothi
     ],
   );
   t.deepEqual(terminations(p), []);
-  t.regex(p.notes.join("\n"), /machines: condor_status -slots -json .*: no answer within 1s/);
+  t.regex(
+    p.notes.join("\n"),
+    /collector not read, no idle or stuck worker is terminated this tick: condor_status -slots -json .*: no answer within 1s/,
+  );
 });
 
 test("run --once: truncated condor_status output is logged with the command, the tick is INCOMPLETE, exit 0", async (t) => {
@@ -277,4 +289,19 @@ test("run --once: truncated condor_status output is logged with the command, the
   const summary = logged.find((r) => r.summary === true);
   t.regex(String(summary?.msg), /INCOMPLETE \(1 gaps?\)/);
   t.deepEqual(await fakes.callsOf("condor_advertise"), [], "nothing terminated, nothing withdrawn");
+});
+
+test("plan as a table: what could not be read is 'unknown', never 0, and the exit status is 3", async (t) => {
+  const fakes = await scenario({
+    "condor_q.af": { err: SCHEDD_DOWN, exit: 1 },
+    condor_status: fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
+  });
+  const result = await cli(["plan", "--config", await config(fakes, {})]);
+  t.is(result.code, 3, result.stderr);
+  t.true(
+    result.stdout.startsWith("INCOMPLETE: unknown this time: the queue (condor_q)\n"),
+    result.stdout,
+  );
+  t.regex(result.stdout, /^alpha\s+unknown\s+unknown\s+unknown\s*$/m);
+  t.notRegex(result.stdout, /^alpha\s+0\s/m);
 });

@@ -1,6 +1,8 @@
 import test from "ava";
 import { register } from "prom-client";
 import { Metrics } from "../../src/daemon/metrics.js";
+import type { Memory } from "../../src/model/memory.js";
+import type { ObservationGap } from "../../src/model/snapshot.js";
 import { plan } from "../../src/policy/plan.js";
 import {
   backoff,
@@ -301,5 +303,37 @@ test("process metrics are collected unless turned off", async (t) => {
     names(await scrape(new Metrics({ processMetrics: false }))).has(
       "process_cpu_user_seconds_total",
     ),
+  );
+});
+
+test("failed listings are counted per cloud and kind, and each source's last success is a gauge", async (t) => {
+  const metrics = new Metrics({ processMetrics: false });
+  const policy = pool([cloud({ name: "alpha" }), cloud({ name: "beta" })]);
+  const tick = (at: number, gaps: ObservationGap[], memory: Memory) =>
+    metrics.tickCompleted(report({ completedAt: at, policy, snapshot: { gaps }, memory }));
+  const refused: ObservationGap = { source: "cloud", cloud: "alpha", kind: "auth", message: "no" };
+  const sight = (lastOk: number) => ({ failures: 0, lastOk });
+  tick(NOW, [refused], {
+    clouds: { alpha: { scoped: {} }, beta: { scoped: {}, listing: sight(NOW) } },
+    sources: { queue: sight(NOW), machines: sight(NOW) },
+  });
+  tick(NOW + 30, [refused], {
+    clouds: { alpha: { scoped: {} }, beta: { scoped: {}, listing: sight(NOW + 30) } },
+    sources: { queue: sight(NOW + 30), machines: sight(NOW) },
+  });
+  const samples = await scrape(metrics);
+  t.is(value(samples, `${P}list_failures_total`, { cloud: "alpha", kind: "auth" }), 2);
+  t.is(value(samples, `${P}list_failures_total`, { cloud: "beta", kind: "auth" }), 0);
+  const last = (source: string, cloud: string) =>
+    value(samples, `${P}source_last_success_timestamp_seconds`, { source, cloud });
+  t.is(last("queue", ""), NOW + 30);
+  t.is(last("collector", ""), NOW);
+  t.is(last("listing", "beta"), NOW + 30);
+  t.is(
+    labelSets(samples, `${P}source_last_success_timestamp_seconds`).filter(
+      (l) => l.cloud === "alpha",
+    ).length,
+    0,
+    "alpha never answered",
   );
 });

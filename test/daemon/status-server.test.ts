@@ -310,3 +310,60 @@ test("a port already taken rejects, naming the address", async (t) => {
   );
   t.regex(error?.message ?? "", new RegExp(`127\\.0\\.0\\.1:${port}.*EADDRINUSE`));
 });
+
+test("GET /healthz answers 503 with the reasons while a source has failed for staleAfter or a cloud is disabled", async (t) => {
+  const s = await setup(t);
+  const health = async () => {
+    const response = await fetch(`http://127.0.0.1:${s.server.port}/healthz`);
+    return { status: response.status, body: await response.text() };
+  };
+  const failingListing = (since: number) =>
+    report({
+      completedAt: NOW,
+      policy: pool([cloud({ name: "alpha" }), cloud({ name: "beta" })]),
+      memory: {
+        clouds: {
+          alpha: {
+            scoped: {},
+            listing: {
+              failures: 4,
+              failingSince: since,
+              message: "list failed (throttled): slow down",
+            },
+          },
+          beta: { scoped: {}, listing: { failures: 0, lastOk: NOW } },
+        },
+        sources: { queue: { failures: 0, lastOk: NOW }, machines: { failures: 0, lastOk: NOW } },
+      },
+    });
+  s.tracker.tickCompleted(failingListing(NOW - 60));
+  t.deepEqual(await health(), { status: 200, body: "ok\n" }, "a minute of failures is no alarm");
+  s.tracker.tickCompleted(failingListing(NOW - 600));
+  t.deepEqual(await health(), {
+    status: 503,
+    body: "alpha's listing failing for 10m: list failed (throttled): slow down\n",
+  });
+  s.tracker.tickCompleted(
+    report({
+      completedAt: NOW,
+      policy: pool([cloud({ name: "alpha" })]),
+      memory: {
+        clouds: {
+          alpha: {
+            scoped: {},
+            disabled: {
+              kind: "auth",
+              message: "listing refused 3 ticks in a row: AuthFailure",
+              since: NOW,
+            },
+          },
+        },
+        sources: { machines: { failures: 2, failingSince: NOW - 900, message: "collector down" } },
+      },
+    }),
+  );
+  t.deepEqual(await health(), {
+    status: 503,
+    body: "the collector (condor_status) failing for 15m: collector down; alpha disabled (auth) until the config is reloaded: listing refused 3 ticks in a row: AuthFailure\n",
+  });
+});

@@ -174,7 +174,7 @@ function declareTests(run: RealDockerRun): void {
       t.is(stopped.code, 0);
       const messages = records(stopped.stdout).map((r) => String(r.msg));
       const signalled = messages.indexOf("SIGTERM: stopping after the current tick");
-      const summary = messages.findIndex((m) => /^tick 1: .*launch 1/.test(m));
+      const summary = messages.findIndex((m) => /^tick 1: .*launched 1 of 1/.test(m));
       t.true(signalled >= 0 && summary > signalled, messages.join("\n"));
       t.is(messages.at(-1), "stopped");
       const containers = await run.containers(cloud);

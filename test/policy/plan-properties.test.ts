@@ -51,6 +51,8 @@ const cloudArb = fc
 const workerArb = fc.record({
   cloud: fc.integer({ min: 0, max: NAMES.length }),
   state: fc.constantFrom("booting", "idle", "busy", "failed", "gone"),
+  /** Seen in the pool on an earlier tick (memory's `joined`). */
+  joined: fc.boolean(),
   idleSeconds: fc.integer({ min: 0, max: 2000 }),
   age: fc.integer({ min: 0, max: 2000 }),
 });
@@ -158,6 +160,10 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
       launchedAt: now - w.age,
       ...(w.state === "idle" ? { idleSeconds: w.idleSeconds } : {}),
     }));
+    workers.forEach((w, i) => {
+      const state = memory.clouds[NAMES[w.cloud] ?? FOREIGN];
+      if (w.joined && state !== undefined) state.joined = [...(state.joined ?? []), `i-${i}`];
+    });
     const snapshotJobs: IdleJob[] = jobs.flatMap((j, cluster) =>
       Array.from({ length: j.copies }, (_, proc) => ({
         id: `${cluster}.${proc}`,
@@ -302,11 +308,66 @@ property("d. never more launched than eligible jobs plus the minWorkers shortfal
   }
 });
 
-property("e. nothing is scaled down on an incomplete snapshot", (s, r) => {
-  if (s.snapshot.gaps.length > 0) {
-    check(terminateActions(r).length === 0, () => "terminate despite a gap");
+property("e. nothing is terminated in a cloud whose listing failed this tick", (s, r) => {
+  for (const gap of s.snapshot.gaps) {
+    if (gap.source !== "cloud") continue;
+    check(
+      terminateActions(r).every((a) => a.cloud !== gap.cloud),
+      () => `terminate in ${gap.cloud} despite its failed listing`,
+    );
   }
 });
+
+property("e. without the collector's ads no worker is terminated as idle or stuck", (s, r) => {
+  if (s.snapshot.gaps.some((gap) => gap.source === "machines")) {
+    check(
+      terminateActions(r).every((a) => a.cause === "failed"),
+      () => "idle or stuck termination without the collector",
+    );
+  }
+});
+
+property("e. a worker that has joined before is never terminated as stuck", (s, r) => {
+  const joined = new Set(Object.values(s.memory.clouds).flatMap((cloud) => cloud.joined ?? []));
+  for (const action of terminateActions(r)) {
+    if (action.cause !== "stuck") continue;
+    check(
+      action.instanceIds.every((id) => !joined.has(id)),
+      () => `${action.instanceIds.join(",")} joined before, terminated as stuck`,
+    );
+  }
+});
+
+property(
+  "a plan that launches nothing launches nothing when one cloud's listing fails: its last-seen workers still count",
+  (s, r) => {
+    if (r.actions.some((a) => a.kind === "launch") || s.snapshot.gaps.length > 0) return;
+    for (const hidden of s.policy.clouds) {
+      const seen = s.snapshot.workers.filter((w) => w.cloud === hidden.name);
+      const state = s.memory.clouds[hidden.name] ?? { scoped: {} };
+      const blind = plan(
+        {
+          ...s.snapshot,
+          workers: s.snapshot.workers.filter((w) => w.cloud !== hidden.name),
+          gaps: [{ source: "cloud", cloud: hidden.name, message: "RequestLimitExceeded" }],
+        },
+        s.policy,
+        {
+          ...s.memory,
+          clouds: {
+            ...s.memory.clouds,
+            [hidden.name]: { ...state, lastSeen: { at: s.now, workers: seen } },
+          },
+        },
+        s.now,
+      );
+      check(
+        blind.actions.every((a) => a.kind !== "launch"),
+        () => `${hidden.name} unlisted: launched ${JSON.stringify(launched(blind))}`,
+      );
+    }
+  },
+);
 
 property("every action has a positive size and a non-empty reason", (_s, r) => {
   for (const action of r.actions) {

@@ -195,12 +195,13 @@ planTests([
     terminated: ["s1"],
   },
   {
-    title: "stuck and failed workers a gap keeps from terminating are still no capacity",
+    title:
+      "without the collector a stuck worker is kept (and is no capacity); a failed one is still terminated",
     jobs: jobs(4),
     workers: [booting("s1", 901), failed("f1")],
     gaps: [{ source: "machines", message: "collector down" }],
     launched: { alpha: 1 },
-    terminated: [],
+    terminated: ["f1"],
   },
   {
     title: "failed workers terminated this tick do not count towards minWorkers",
@@ -325,10 +326,32 @@ planTests([
 // ---- Scale-down ----
 
 const messy = [idle("i1", 9999), booting("s1", 9999), failed("f1")];
-const gapCases: ObservationGap[] = [
-  { source: "queue", message: "schedd down" },
-  { source: "machines", message: "collector down" },
-  { source: "cloud", cloud: "beta", message: "api timeout" },
+/** Each source a termination needs, what a gap in it stops, and the note saying so. */
+const gapCases: Array<{ gap: ObservationGap; terminated: string[]; note: RegExp }> = [
+  // Idle, stuck and failed terminations do not need the queue.
+  {
+    gap: { source: "queue", message: "schedd down" },
+    terminated: ["s1", "f1", "i1"],
+    note: /^queue not read, no job counts as demand this tick: schedd down$/,
+  },
+  // Without the collector nobody is judged idle or stuck; the cloud still says what failed.
+  {
+    gap: { source: "machines", message: "collector down" },
+    terminated: ["f1"],
+    note: /^collector not read, no idle or stuck worker is terminated this tick: collector down$/,
+  },
+  // Another cloud's listing failing changes nothing in alpha.
+  {
+    gap: { source: "cloud", cloud: "beta", message: "api timeout" },
+    terminated: ["s1", "f1", "i1"],
+    note: /^beta: not listed this tick \(api timeout\); never listed before; no launches, no terminations there$/,
+  },
+  // Its own listing failing stops every termination in it.
+  {
+    gap: { source: "cloud", cloud: "alpha", message: "api timeout" },
+    terminated: [],
+    note: /^alpha: not listed this tick \(api timeout\)/,
+  },
 ];
 
 planTests([
@@ -380,14 +403,13 @@ planTests([
     workers: [worker("g1", { state: "gone" }), idle("x1", 9999, { cloud: "gamma" })],
     terminated: [],
   },
-  ...gapCases.map((gap) => ({
-    title: `nothing at all is terminated when the snapshot has a ${gap.source} gap`,
+  ...gapCases.map(({ gap, terminated, note }) => ({
+    title: `a ${gap.source}${gap.cloud === undefined ? "" : ` (${gap.cloud})`} gap stops exactly the terminations that need it: ${terminated.length === 0 ? "none" : terminated.join(", ")} still go`,
     clouds: [alpha(), beta()],
-    workers: messy,
+    workers: gap.cloud === "alpha" ? [] : messy,
     gaps: [gap],
-    terminated: [],
-    check: (t: ExecutionContext, r: Plan) =>
-      t.true(hasNote(r, /^observation incomplete, nothing is scaled down/)),
+    terminated,
+    check: (t: ExecutionContext, r: Plan) => t.true(hasNote(r, note), r.notes.join("\n")),
   })),
   {
     title: "a throttled cloud gets no terminations; other clouds still do",

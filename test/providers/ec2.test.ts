@@ -11,6 +11,7 @@ import { EC2_IDEMPOTENCY_WINDOW } from "../../src/config/defaults.js";
 import { type ErrorKind, ProviderError } from "../../src/model/errors.js";
 import { emptyMemory } from "../../src/model/memory.js";
 import { rememberFaults } from "../../src/policy/backoff.js";
+import { classifyEc2Error } from "../../src/providers/ec2/errors.js";
 import { joinWorkers } from "../../src/tick/join.js";
 import {
   AMI,
@@ -452,7 +453,9 @@ test.serial("avoided placements are not asked at all", async (t) => {
   });
   t.deepEqual(unmatched, [], "nothing left to ask: no request");
   t.deepEqual(none.instances, []);
-  t.is(none.error?.kind, "capacity");
+  // Every placement backing off: no call, and no error to back the whole cloud off for.
+  t.is(none.error, undefined);
+  t.is(none.skipped, "every instance type and subnet is backing off");
 });
 
 // ---- errors → taxonomy ----
@@ -533,6 +536,18 @@ const ERROR_CASES: ErrorCase[] = [
     code: "UnauthorizedOperation",
     status: 403,
     xml: fixture("ec2_error_403_UnauthorizedOperation_captured.xml"),
+    kind: "auth",
+  },
+  {
+    code: "ExpiredToken",
+    status: 400,
+    xml: errorXml("ExpiredToken", "The security token included in the request is expired"),
+    kind: "auth",
+  },
+  {
+    code: "InvalidClientTokenId",
+    status: 401,
+    xml: errorXml("InvalidClientTokenId", "The security token included in the request is invalid."),
     kind: "auth",
   },
   {
@@ -865,4 +880,13 @@ test.serial("without limits, headroom is unknown and nothing is asked", async (t
   const { provider } = ec2Provider();
   t.deepEqual(await provider.headroom(), {});
   t.deepEqual(unmatched, []);
+});
+
+test("no credentials at all (the SDK's CredentialsProviderError, before any request) is auth, not transient", (t) => {
+  const noCredentials = Object.assign(new Error("Could not load credentials from any providers"), {
+    name: "CredentialsProviderError",
+  });
+  const error = classifyEc2Error(noCredentials);
+  t.is(error.kind, "auth");
+  t.is(error.message, "CredentialsProviderError: Could not load credentials from any providers");
 });

@@ -252,8 +252,12 @@ test("everything missing is named at once, by variable, and no secret is printed
   t.false(error.message.includes("hunter2"));
 });
 
-test("no cloud, no OS_CLOUD and no OS_AUTH_URL: says where credentials are looked for", async (t) => {
-  const error = await configError(t, findCredentials(undefined, sources({})));
+test("no cloud, no OS_CLOUD and no OS_AUTH_URL: auth (no credentials), saying where they are looked for", async (t) => {
+  const error = await t.throwsAsync(findCredentials(undefined, sources({})), {
+    instanceOf: ProviderError,
+  });
+  t.is(error?.kind, "auth");
+  if (error === undefined) return;
   t.regex(error.message, /set `cloud` in the policy file or OS_CLOUD/);
   t.regex(error.message, /OS_AUTH_URL is not set/);
 });

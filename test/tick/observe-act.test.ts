@@ -1,9 +1,11 @@
 /** observe(): one snapshot from HTCondor and every cloud, gaps where a source failed. act(): the plan carried out. */
 import test from "ava";
 import { ProviderError } from "../../src/model/errors.js";
+import { emptyMemory } from "../../src/model/memory.js";
 import type { Action, LaunchAction, TerminateAction } from "../../src/model/plan.js";
 import type { PoolPolicy } from "../../src/model/policy.js";
 import type { IdleJob, Instance } from "../../src/model/snapshot.js";
+import { rememberOutcome } from "../../src/policy/backoff.js";
 import type { Provider } from "../../src/providers/provider.js";
 import { SimulatedCloud } from "../../src/providers/simulated.js";
 import { ManualClock } from "../../src/sim/clock.js";
@@ -426,7 +428,15 @@ test("a launch that succeeds reports every instance and logs their ids", async (
     { dryRun: false, concurrency: 4 },
     log,
   );
-  t.deepEqual(outcomes, [{ cloud: "alpha", operation: "launch", requested: 2, succeeded: 2 }]);
+  t.deepEqual(outcomes, [
+    {
+      cloud: "alpha",
+      operation: "launch",
+      requested: 2,
+      succeeded: 2,
+      instanceIds: ["a-1", "a-2"],
+    },
+  ]);
   t.true(messages().some((m) => m.includes("a-1") && m.includes("a-2")));
 });
 
@@ -707,5 +717,32 @@ test("one failing call does not stop the others", async (t) => {
       ["beta", "launch", 1, undefined],
       ["alpha", "terminate", 1, undefined],
     ],
+  );
+});
+
+test("a launch the provider skips because every scope backs off already adds no backoff of its own", async (t) => {
+  const alpha = new ScriptedProvider("alpha", {
+    launch: async () => ({
+      instances: [],
+      skipped: "every instance type and subnet is backing off",
+    }),
+  });
+  const { log, messages } = memoryLog();
+  const outcomes = await act(
+    [{ kind: "launch", cloud: "alpha", count: 2, reason: "jobs wait", avoid: ["zone=a"] }],
+    providers(alpha),
+    { dryRun: false, concurrency: 4 },
+    log,
+  );
+  t.deepEqual(outcomes, [
+    { cloud: "alpha", operation: "launch", requested: 2, succeeded: 0, skipped: true },
+  ]);
+  const policy = policyOf("alpha");
+  const before = emptyMemory();
+  const outcome = outcomes[0];
+  if (outcome === undefined) return t.fail("no outcome");
+  t.is(rememberOutcome(before, outcome, policy, START, constant(0.5)), before);
+  t.true(
+    messages().includes("alpha: no launch made: every instance type and subnet is backing off"),
   );
 });

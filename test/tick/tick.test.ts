@@ -8,7 +8,7 @@ import { seededRandom } from "../../src/random.js";
 import { ManualClock } from "../../src/sim/clock.js";
 import { type PoolEvent, SimulatedPool } from "../../src/sim/pool.js";
 import { type JobSpec, scenario } from "../../src/sim/scenarios.js";
-import { runTick, type TickResult } from "../../src/tick/tick.js";
+import { runTick, summarise, type TickResult } from "../../src/tick/tick.js";
 import { type CloudFile, policyOf, START, simulatedSettings } from "../providers/settings.js";
 import { memoryLog } from "./support.js";
 
@@ -393,5 +393,46 @@ test("a dry-run tick over the simulation plans launches but creates nothing", as
   t.true(result.plan.actions.some((a) => a.kind === "launch" && a.count === 2));
   t.is(sim.alive(), 0);
   t.true(sim.messages().some((m) => m.startsWith("would launch 2 on alpha:")));
-  t.deepEqual(result.memory, emptyMemory());
+  // A dry run remembers what it saw, never what it did: no backoff, no launches.
+  t.deepEqual(result.memory.clouds.alpha?.launched, undefined);
+  t.deepEqual(result.memory.clouds.alpha?.backoff, undefined);
+  t.deepEqual(result.memory.clouds.alpha?.listing, { lastOk: 1_700_000_000, failures: 0 });
+});
+
+test("the tick summary counts what the clouds did, not what was planned; a dry run says what it would do", (t) => {
+  const result = {
+    snapshot: { takenAt: 0, jobs: [], workers: [], clouds: {}, gaps: [] },
+    plan: {
+      demand: {},
+      workers: [],
+      unfit: { jobs: 0, examples: [] },
+      notes: [],
+      actions: [
+        { kind: "launch" as const, cloud: "a", count: 5, reason: "r" },
+        {
+          kind: "terminate" as const,
+          cloud: "a",
+          instanceIds: ["x", "y"],
+          cause: "idle" as const,
+          reason: "r",
+        },
+      ],
+    },
+    outcomes: [
+      { cloud: "a", operation: "launch" as const, requested: 5, succeeded: 3 },
+      { cloud: "a", operation: "terminate" as const, requested: 2, succeeded: 1 },
+    ],
+  };
+  t.is(summarise(result), "0 idle jobs; workers: none; launched 3 of 5, terminated 1 of 2");
+  t.is(
+    summarise({ ...result, outcomes: [] }, true),
+    "0 idle jobs; workers: none; would launch 5, terminate 2",
+  );
+  t.is(
+    summarise({
+      ...result,
+      snapshot: { ...result.snapshot, gaps: [{ source: "queue", message: "down" }] },
+    }),
+    "idle jobs unknown; workers: none; launched 3 of 5, terminated 1 of 2; INCOMPLETE (1 gaps)",
+  );
 });

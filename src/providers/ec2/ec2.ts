@@ -210,6 +210,8 @@ export class Ec2Provider implements Provider {
   async launch(request: LaunchRequest): Promise<LaunchResult> {
     const now = this.context.clock.now();
     const placements = this.placements(request.avoid);
+    if (placements.length === 0)
+      return { instances: [], skipped: "every instance type and subnet is backing off" };
     const launched: Instance[] = [];
     const scopeErrors: ProviderError[] = [];
     let userData: string | undefined;
@@ -251,13 +253,10 @@ export class Ec2Provider implements Provider {
       }
     }
     if (launched.length >= request.count) return { instances: launched, scopeErrors };
-    const error =
-      placements.length === 0
-        ? new ProviderError("capacity", "every instance type and subnet is backing off")
-        : new ProviderError(
-            "capacity",
-            `launched ${launched.length} of ${request.count}: no capacity in ${placements.map((p) => p.scope).join("; ")}`,
-          );
+    const error = new ProviderError(
+      "capacity",
+      `launched ${launched.length} of ${request.count}: no capacity in ${placements.map((p) => p.scope).join("; ")}`,
+    );
     return { instances: launched, error, scopeErrors };
   }
 

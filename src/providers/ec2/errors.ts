@@ -16,7 +16,16 @@ const KIND_BY_CODE: Readonly<Record<string, ErrorKind>> = {
   ThrottlingException: "throttled",
   AuthFailure: "auth",
   UnauthorizedOperation: "auth",
+  // No, expired or invalid credentials, from EC2 or from the SDK's credential chain itself.
   InvalidClientTokenId: "auth",
+  ExpiredToken: "auth",
+  ExpiredTokenException: "auth",
+  InvalidToken: "auth",
+  UnrecognizedClientException: "auth",
+  MissingAuthenticationToken: "auth",
+  IncompleteSignature: "auth",
+  CredentialsProviderError: "auth",
+  TokenProviderError: "auth",
   SignatureDoesNotMatch: "auth",
   OptInRequired: "auth",
   // The head node's clock is off: it will not fix itself, and an admin must look.

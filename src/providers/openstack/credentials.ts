@@ -447,8 +447,10 @@ export async function findCredentials(
   if (name === undefined) {
     const entry = entryFromEnvironment(sources.env);
     if (entry.auth?.auth_url === undefined) {
+      // No credentials at all is `auth`, like expired or refused ones: the cloud is disabled after
+      // a few ticks of it and said so, rather than retried for ever.
       throw new ProviderError(
-        "config",
+        "auth",
         "no OpenStack credentials: set `cloud` in the policy file or OS_CLOUD (an entry of clouds.yaml), or the OS_* variables of an openrc file (OS_AUTH_URL is not set)",
       );
     }

@@ -31,6 +31,10 @@ program
     "--pidfile <path>",
     "write this pidfile; refuse to start while another live daemon holds it",
   )
+  .option(
+    "--state <path>",
+    "keep which workers have joined the pool in this file, so a restart never takes one for stuck",
+  )
   .addOption(
     new Option("--log-format <format>", "override logging.format").choices(["json", "pretty"]),
   )
@@ -124,6 +128,15 @@ program
     "chaos: inject provider errors of every kind at this rate (0-1) and check the invariants every tick",
     number("a rate between 0 and 1", (n) => n >= 0 && n <= 1),
     0,
+  )
+  .option(
+    "--chaos",
+    "partial observation: the collector restarts every 6h (no ads for 5m), listings lag new instances by 90s; invariants checked against the simulated truth every tick",
+    false,
+  )
+  .option(
+    "--broken-cloud <name>",
+    "every listing of this cloud answers auth (expired credentials), from the start",
   )
   .option(
     "--max-cpus <n>",

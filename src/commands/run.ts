@@ -9,10 +9,12 @@ import { Daemon } from "../daemon/daemon.js";
 import { closeLog, createLog, type LogSettings } from "../daemon/log.js";
 import { Metrics } from "../daemon/metrics.js";
 import { acquirePidfile, type Pidfile, PidfileError } from "../daemon/pidfile.js";
+import { loadState, memoryOf, StateKeeper } from "../daemon/state-file.js";
 import { StatusTracker } from "../daemon/status.js";
 import { type StatusServer, startStatusServer } from "../daemon/status-server.js";
 import { wallClock } from "../model/clock.js";
 import { ConfigError } from "../model/errors.js";
+import { emptyMemory } from "../model/memory.js";
 import type { PoolPolicy } from "../model/policy.js";
 import { seededRandom } from "../random.js";
 import { reloadBackends } from "../reload.js";
@@ -26,6 +28,8 @@ export interface RunOptions {
   logLevel?: LogSettings["level"];
   /** Refuse to start while another live daemon holds this file. */
   pidfile?: string;
+  /** Keep which workers have joined here, across restarts. */
+  state?: string;
 }
 
 export async function runCommand(options: RunOptions): Promise<number> {
@@ -83,7 +87,21 @@ async function runDaemon(
     clock: backends.clock,
   });
   const floor = policy.clouds.reduce((sum, cloud) => sum + cloud.minWorkers, 0);
+  const previous =
+    options.state === undefined ? undefined : await loadState(options.state, policy.pool, log);
+  const memory = previous === undefined ? emptyMemory() : memoryOf(previous);
+  if (previous !== undefined) {
+    const joined = Object.values(previous.clouds).reduce((n, c) => n + c.joined.length, 0);
+    log.info({ state: options.state }, `state file: ${joined} workers known to have joined`);
+  }
+  // A dry run changes nothing, the state file included.
+  const keeper =
+    options.state === undefined || options.dryRun
+      ? undefined
+      : new StateKeeper(options.state, policy.pool, log, memory);
   const daemon = new Daemon({
+    memory,
+    ...(keeper === undefined ? {} : { recordIntents: (next) => keeper.record(next) }),
     policy,
     tickInterval: config.global.tickInterval,
     tickDeadline: config.global.tickDeadline,
@@ -93,7 +111,7 @@ async function runDaemon(
     dryRun: options.dryRun,
     random: seededRandom(Date.now() & 0xffffffff),
     stampClock: backends.clock !== wallClock,
-    observers: [metrics, status],
+    observers: keeper === undefined ? [metrics, status] : [metrics, status, keeper],
     ...(backends.workloadDone === undefined
       ? {}
       : {
@@ -106,6 +124,7 @@ async function runDaemon(
 
   if (options.once) {
     await daemon.tick();
+    await keeper?.flush();
     return 0;
   }
   // A daemon that cannot serve /healthz and /metrics would be blind to its operators: fatal.
@@ -178,6 +197,7 @@ async function runDaemon(
   await daemon.run();
   process.off("SIGHUP", onHangup);
   await reloading;
+  await keeper?.flush();
   await server.close();
   const at =
     backends.clock === wallClock ? {} : { at: new Date(backends.clock.now() * 1000).toISOString() };

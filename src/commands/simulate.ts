@@ -8,6 +8,7 @@ import { loadConfig } from "../config/load.js";
 import type { AutoscalerConfig } from "../config/schema.js";
 import { ConfigError } from "../model/errors.js";
 import { elastiqClassic, staticPool } from "../sim/baselines.js";
+import { CHAOS_DEFAULTS } from "../sim/chaos.js";
 import { InvariantViolation, type SimPolicy, simulate } from "../sim/engine.js";
 import { formatTable, ProgressBar, plotSvg, summarise, toJson } from "../sim/report.js";
 import type { SimRun } from "../sim/run.js";
@@ -22,6 +23,8 @@ export interface SimulateOptions {
   json: boolean;
   plot?: string;
   faults: number;
+  chaos: boolean;
+  brokenCloud?: string;
   maxCpus?: number;
   timeScale?: number;
   strict: boolean;
@@ -88,6 +91,10 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
         await simulate(jobs.jobs, policy, {
           seed: options.seed,
           faults: options.faults,
+          observation: {
+            ...(options.chaos ? CHAOS_DEFAULTS : {}),
+            ...(options.brokenCloud === undefined ? {} : { brokenCloud: options.brokenCloud }),
+          },
           onProgress: (done) => progress.update(done),
         }),
       );
@@ -106,7 +113,7 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
   if (options.json) process.stdout.write(toJson(reports));
   else {
     process.stdout.write(
-      `${options.trace}: ${jobs.jobs.length} jobs${jobs.skipped > 0 ? ` (${jobs.skipped} records skipped)` : ""}, seed ${options.seed}${options.faults > 0 ? `, faults ${Math.round(options.faults * 100)} %` : ""}\n\n`,
+      `${options.trace}: ${jobs.jobs.length} jobs${jobs.skipped > 0 ? ` (${jobs.skipped} records skipped)` : ""}, seed ${options.seed}${options.faults > 0 ? `, faults ${Math.round(options.faults * 100)} %` : ""}${options.chaos ? ", chaos (collector restarts, listing lag)" : ""}${options.brokenCloud === undefined ? "" : `, ${options.brokenCloud} broken (auth)`}\n\n`,
     );
     process.stdout.write(formatTable(reports));
   }

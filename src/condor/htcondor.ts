@@ -29,6 +29,9 @@ export function workerConstraint(workers: readonly WorkerRef[]): string {
   return terms.map((term) => `(${term})`).join(" || ");
 }
 
+/** Seconds since the collector started, as HTCondor 25 lets a client compute it. */
+export const COLLECTOR_UPTIME = "time() - MyCurrentTime + StatsLifetime";
+
 /** The invalidations that remove every ad a worker publishes: command and TargetType. */
 export const WITHDRAWN_ADS = [
   ["INVALIDATE_STARTD_ADS", "Machine"],
@@ -102,6 +105,23 @@ export class HTCondorPool implements CondorPool {
       );
     }
     return grouped.machines;
+  }
+
+  async collectorUptime(): Promise<number | undefined> {
+    // The collector's ad has no DaemonStartTime; its stats began at its start. time() is
+    // evaluated by condor_status here: this head node's clock.
+    const out = await runTool(
+      "condor_status",
+      [...this.poolArgs, "-collector", "-af", COLLECTOR_UPTIME],
+      this.tools,
+    );
+    const uptimes = out
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => Number(line.trim()))
+      .filter((value) => Number.isFinite(value) && value >= 0);
+    // With several collectors (high availability), the youngest one's view is the partial one.
+    return uptimes.length === 0 ? undefined : Math.min(...uptimes);
   }
 
   async recheck(workers: readonly WorkerRef[]): Promise<Map<string, RecheckedState>> {

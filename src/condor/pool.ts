@@ -30,6 +30,11 @@ export interface CondorPool {
    * for is in the answer. Throws when HTCondor cannot tell (then nothing is terminated).
    */
   recheck?(workers: readonly WorkerRef[]): Promise<Map<string, RecheckedState>>;
+  /**
+   * Seconds since the collector started, by the head node's clock; a young collector has not
+   * heard from every startd yet. Undefined when it cannot be told.
+   */
+  collectorUptime?(): Promise<number | undefined>;
   /** Remove the workers' slot, StartD and master ads from the collector. */
   withdraw?(workers: readonly WorkerRef[]): Promise<void>;
 }

@@ -62,8 +62,8 @@ export const DEFAULT_BACKOFF_TRANSIENT = 15;
 /** One EC2 API call taking longer counts as a transient failure. */
 export const DEFAULT_EC2_REQUEST_TIMEOUT = 30;
 /**
- * Launches with the same parameters inside this window share a ClientToken, so a request repeated
- * after a crash and restart (when DescribeInstances may not show the first yet) launches nothing twice.
+ * Without a launch intent's token (the daemon's ticks always give one), launches with the same
+ * parameters inside this window share a ClientToken.
  */
 export const EC2_IDEMPOTENCY_WINDOW = 600;
 /** TerminateInstances takes at most this many ids per call. */
@@ -133,6 +133,19 @@ export const LAST_SEEN_HOLD = 600;
  * booting for at most this long, so that the next tick does not launch for the same jobs again.
  */
 export const LAUNCH_LISTING_GRACE = 300;
+/**
+ * Ads of this many of our workers (and at least half of those that had ads a tick earlier)
+ * vanishing at once is a collector gap (a restart), not a fact about the workers: no idle or
+ * stuck termination until half of the joined workers show ads again, or for at most
+ * COLLECTOR_SUSPECT_HOLD seconds.
+ */
+export const MASS_DISAPPEARANCE_MIN = 2;
+/**
+ * A collector up for less than this has not heard from every startd yet (they send their ads
+ * every UPDATE_INTERVAL, 300 s by default): its answer is a gap for idle and stuck terminations.
+ */
+export const COLLECTOR_WARMUP = 600;
+export const COLLECTOR_SUSPECT_HOLD = 600;
 /** A cloud whose listing answers `auth` this many ticks in a row is disabled until a reload. */
 export const DEFAULT_AUTH_FAILURES_TO_DISABLE = 3;
 /** /healthz fails while any source (queue, collector, a cloud's listing) has failed this long. */

@@ -25,6 +25,9 @@ export function poolPolicy(config: AutoscalerConfig): PoolPolicy {
     pool: config.global.pool,
     persistence: config.global.persistence,
     authFailuresToDisable: config.global.authFailuresToDisable,
+    ...(config.global.condor.kind === "htcondor"
+      ? { collectorWarmup: config.global.condor.collectorWarmup }
+      : {}),
     clouds: config.clouds.map(cloudPolicy),
   };
 }

@@ -58,6 +58,10 @@ const htcondor = z
     tokenFile: z.string().min(1).optional().meta({
       description: "File holding the IDTOKEN (or pool password) workers authenticate with",
     }),
+    collectorWarmup: positiveDuration.default(d.COLLECTOR_WARMUP).meta({
+      description:
+        "A collector up for less than this has not heard from every startd yet: no idle or stuck termination meanwhile (keep it above the startds' UPDATE_INTERVAL)",
+    }),
   })
   .meta({ description: "A real HTCondor pool, through its command-line tools" });
 

@@ -43,6 +43,10 @@ export interface DaemonOptions extends Omit<DaemonSetup, "tickDeadline"> {
   stopWhen?: (result: TickResult) => boolean;
   /** Annotate log records with the daemon's clock (when it is not the wall clock). */
   stampClock?: boolean;
+  /** What a previous run left (run --state); default: nothing remembered. */
+  memory?: Memory;
+  /** Writes launch intents down before the calls (run --state). */
+  recordIntents?: (memory: Memory) => Promise<void>;
 }
 
 function seconds(since: bigint): number {
@@ -68,6 +72,7 @@ export class Daemon {
       tickInterval: options.tickInterval,
       tickDeadline: options.tickDeadline ?? DEFAULT_TICK_DEADLINE,
     };
+    if (options.memory !== undefined) this.memory = options.memory;
   }
 
   get policy(): PoolPolicy {
@@ -156,6 +161,9 @@ export class Daemon {
         random: this.options.random,
         log,
         overdue: () => abandoned,
+        ...(this.options.recordIntents === undefined
+          ? {}
+          : { recordIntents: this.options.recordIntents }),
       });
       if (abandoned) {
         log.warn(`tick ${tick} ended after it was abandoned; its results are dropped`);

@@ -31,6 +31,13 @@ export interface Sight {
   message?: string;
 }
 
+/** A launch about to be made: its idempotency token, its size, when. */
+export interface LaunchIntent {
+  token: string;
+  count: number;
+  at: number;
+}
+
 export interface CloudMemory {
   /** The cloud's listing. */
   listing?: Sight;
@@ -38,6 +45,12 @@ export interface CloudMemory {
   lastSeen?: { at: number; workers: Worker[] };
   /** Instances launched and not listed yet (listings lag), with when they were launched. */
   launched?: Array<{ id: string; at: number }>;
+  /**
+   * Launches written down before their call, not answered yet: after a crash mid-launch, what a
+   * restarted daemon counts as booting until the cloud lists instances with the token (or
+   * LAUNCH_LISTING_GRACE passes). Kept in `run --state`'s file.
+   */
+  intents?: LaunchIntent[];
   /** Backoff of the whole cloud. */
   backoff?: Backoff;
   /** Backoff of one scope of the cloud (instance type, zone), keyed by scope. */
@@ -63,6 +76,11 @@ export interface Memory {
   clouds: Record<string, CloudMemory>;
   /** The pool's own sources: the queue (condor_q) and the collector (condor_status). */
   sources?: { queue?: Sight; machines?: Sight };
+  /**
+   * Since when the collector is suspected of having lost our workers' ads (many vanished at once):
+   * its answer is not trusted for idle or stuck terminations meanwhile.
+   */
+  collectorSuspect?: { since: number; vanished: number };
 }
 
 export function emptyMemory(): Memory {

@@ -8,6 +8,8 @@ export interface LaunchAction {
   reason: string;
   /** Scopes (instance type, zone) backing off: the provider must not use them this time. */
   avoid?: string[];
+  /** The launch intent's idempotency token, set right before the call (never by the planner). */
+  token?: string;
 }
 
 export type TerminationCause = "idle" | "stuck" | "failed";

@@ -49,4 +49,6 @@ export interface PoolPolicy {
   clouds: readonly CloudPolicy[];
   /** A cloud whose listing answers `auth` this many ticks in a row is disabled; default 3. */
   authFailuresToDisable?: number;
+  /** A collector up for less than this (seconds) is a gap; default COLLECTOR_WARMUP. */
+  collectorWarmup?: number;
 }

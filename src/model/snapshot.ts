@@ -33,6 +33,8 @@ export interface Instance {
   image?: string;
   /** Why the cloud put it in an error state, where it says. */
   fault?: InstanceFault;
+  /** The idempotency token it was launched with, where the cloud keeps it (EC2's ClientToken). */
+  launchToken?: string;
 }
 
 /** Why a cloud failed or removed an instance; `kind` when it is a signal for the policy. */
@@ -80,6 +82,8 @@ export interface Worker {
   fault?: InstanceFault;
   /** The startd it was joined with, to find its ads again (re-check before kill, withdrawal). */
   startd?: string;
+  /** The launch token it was created with, where the cloud says (matches a launch intent). */
+  launchToken?: string;
 }
 
 /** How many more resources a cloud's quota allows now; an absent field means "no limit known". */

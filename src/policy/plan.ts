@@ -2,6 +2,8 @@
  * The planner: a pure function of (snapshot, policies, memory, now) to actions, each with the
  * reason a person reads in the log. No I/O, no clock reads.
  */
+
+import { formatDuration } from "../config/duration.js";
 import type { Memory } from "../model/memory.js";
 import type { Action, Plan } from "../model/plan.js";
 import type { PoolPolicy } from "../model/policy.js";
@@ -21,7 +23,13 @@ export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now
 
   const notes = poolSourceNotes(snapshot);
   const queueSeen = !snapshot.gaps.some((gap) => gap.source === "queue");
-  const machinesSeen = !snapshot.gaps.some((gap) => gap.source === "machines");
+  const suspect = memory.collectorSuspect;
+  if (suspect !== undefined)
+    notes.push(
+      `the collector lost the ads of ${plural(suspect.vanished, "worker")} at once ${formatDuration(now - suspect.since)} ago (a restart?): no idle or stuck worker is terminated until they are back`,
+    );
+  const machinesSeen =
+    !snapshot.gaps.some((gap) => gap.source === "machines") && suspect === undefined;
 
   const terminations: Action[] = [];
   const fleets: CloudFleet[] = [];

@@ -11,9 +11,11 @@
  *   LAST_SEEN_HOLD) and its launches not listed yet (for at most LAUNCH_LISTING_GRACE) as there.
  */
 import {
+  COLLECTOR_SUSPECT_HOLD,
   DEFAULT_AUTH_FAILURES_TO_DISABLE,
   LAST_SEEN_HOLD,
   LAUNCH_LISTING_GRACE,
+  MASS_DISAPPEARANCE_MIN,
 } from "../config/defaults.js";
 import { formatDuration } from "../config/duration.js";
 import type { CloudMemory, Memory, Sight } from "../model/memory.js";
@@ -80,6 +82,15 @@ export function rememberSight(
       );
       if (pending.length > 0) next.launched = pending;
       else delete next.launched;
+      // An intent left by a crash is settled once the cloud lists what it launched, by token.
+      const tokens = workers.flatMap((w) => (w.launchToken === undefined ? [] : [w.launchToken]));
+      const open = (state.intents ?? []).filter(
+        (intent) =>
+          now - intent.at <= LAUNCH_LISTING_GRACE &&
+          !tokens.some((token) => token.startsWith(`${intent.token}.`)),
+      );
+      if (open.length > 0) next.intents = open;
+      else delete next.intents;
     } else {
       next.listing = failed(state.listing, gap, now);
       if (
@@ -97,7 +108,56 @@ export function rememberSight(
     }
     clouds[cloud.name] = next;
   }
-  return { ...memory, clouds, sources: { queue: source("queue"), machines: source("machines") } };
+  const next: Memory = {
+    ...memory,
+    clouds,
+    sources: { queue: source("queue"), machines: source("machines") },
+  };
+  const suspect = collectorSuspect(memory, snapshot, now);
+  if (suspect === undefined) delete next.collectorSuspect;
+  else next.collectorSuspect = suspect;
+  return next;
+}
+
+/**
+ * Whether the collector's answer looks like a restart: many of our workers that had ads a tick
+ * ago have none now. It stays suspect until half of the joined workers show ads again, or for
+ * COLLECTOR_SUSPECT_HOLD at most.
+ */
+function collectorSuspect(
+  memory: Memory,
+  snapshot: Snapshot,
+  now: number,
+): Memory["collectorSuspect"] {
+  if (snapshot.gaps.some((g) => g.source === "machines")) return memory.collectorSuspect;
+  const joinedAt = new Map<string, boolean>();
+  let hadAds = 0;
+  for (const [cloud, state] of Object.entries(memory.clouds)) {
+    for (const worker of state.lastSeen?.workers ?? []) {
+      if (worker.state !== "idle" && worker.state !== "busy") continue;
+      hadAds += 1;
+      joinedAt.set(`${cloud}/${worker.instanceId}`, true);
+    }
+  }
+  let vanished = 0;
+  let joinedListed = 0;
+  let joinedWithout = 0;
+  for (const worker of snapshot.workers) {
+    const key = `${worker.cloud}/${worker.instanceId}`;
+    const joined =
+      joinedAt.has(key) || (memory.clouds[worker.cloud]?.joined ?? []).includes(worker.instanceId);
+    if (!joined || worker.state === "gone" || worker.state === "failed") continue;
+    joinedListed += 1;
+    if (worker.state !== "booting") continue;
+    joinedWithout += 1;
+    if (joinedAt.has(key)) vanished += 1;
+  }
+  if (vanished >= MASS_DISAPPEARANCE_MIN && vanished * 2 >= hadAds) return { since: now, vanished };
+  const previous = memory.collectorSuspect;
+  if (previous === undefined) return undefined;
+  if (now - previous.since > COLLECTOR_SUSPECT_HOLD || joinedWithout * 2 < joinedListed)
+    return undefined;
+  return previous;
 }
 
 /** Memory after this tick's launches: what each cloud created, until a listing shows it. */
@@ -135,15 +195,23 @@ function pendingWorkers(
   known: ReadonlySet<string>,
   now: number,
 ): Worker[] {
-  return (state.launched ?? [])
+  const booting = (id: string, at: number): Worker => ({
+    cloud: cloud.name,
+    instanceId: id,
+    name: id,
+    state: "booting",
+    launchedAt: at,
+  });
+  const launched = (state.launched ?? [])
     .filter((launch) => !known.has(launch.id) && now - launch.at <= LAUNCH_LISTING_GRACE)
-    .map((launch) => ({
-      cloud: cloud.name,
-      instanceId: launch.id,
-      name: launch.id,
-      state: "booting",
-      launchedAt: launch.at,
-    }));
+    .map((launch) => booting(launch.id, launch.at));
+  // A launch whose answer never came (a crash mid-call) may have made all it asked for.
+  const unanswered = (state.intents ?? [])
+    .filter((intent) => now - intent.at <= LAUNCH_LISTING_GRACE)
+    .flatMap((intent) =>
+      Array.from({ length: intent.count }, (_, i) => booting(`${intent.token}.${i}`, intent.at)),
+    );
+  return [...launched, ...unanswered];
 }
 
 export function cloudSight(
@@ -163,7 +231,7 @@ export function cloudSight(
       ...(pending.length === 0
         ? {}
         : {
-            note: `${cloud.name}: ${plural(pending.length, "launched instance")} not listed yet, counted as booting`,
+            note: `${cloud.name}: ${plural(pending.length, "launched instance")} not listed yet (or launches unanswered), counted as booting`,
           }),
     };
   }

@@ -6,6 +6,11 @@ export interface LaunchRequest {
   count: number;
   /** Scopes backing off (instance types, zones) that must not be used this time. */
   avoid: readonly string[];
+  /**
+   * The launch intent's token: a cloud with idempotency tokens (EC2's ClientToken) sends it, so
+   * a request repeated after a crash launches nothing twice, and tags what it creates with it.
+   */
+  token?: string;
 }
 
 export interface LaunchResult {

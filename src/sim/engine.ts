@@ -18,9 +18,11 @@ import { emptyMemory, type Memory } from "../model/memory.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
 import { cloudMemory, launchBlock } from "../policy/backoff.js";
+import type { Provider } from "../providers/provider.js";
 import { SimulatedCloud } from "../providers/simulated.js";
 import { seededRandom } from "../random.js";
 import { type Planner, runTick, type TickResult } from "../tick/tick.js";
+import { ObservedCloud, type PartialObservation, RestartingCollector } from "./chaos.js";
 import { ManualClock } from "./clock.js";
 import { SimulatedPool } from "./pool.js";
 import type { SimRun, TickSample } from "./run.js";
@@ -54,7 +56,9 @@ export interface SimOptions {
   seed: number;
   /** Chaos: the chance of a provider error on each call, of every kind (0 = none). */
   faults?: number;
-  /** Check the invariants after every tick (always on with faults). */
+  /** Partial observation: collector restarts, listing lag, a broken cloud (src/sim/chaos.ts). */
+  observation?: PartialObservation;
+  /** Check the invariants after every tick (always on with faults or partial observation). */
   checkInvariants?: boolean;
   negotiationInterval?: number;
   /** Called now and then with the jobs done so far and the trace's total. */
@@ -103,7 +107,9 @@ export async function simulate(
   const random = seededRandom(options.seed);
   const rules: PoolPolicy = poolPolicy(config);
   const faults = options.faults ?? 0;
-  const checking = options.checkInvariants === true || faults > 0;
+  const observation = options.observation ?? {};
+  const checking =
+    options.checkInvariants === true || faults > 0 || Object.keys(observation).length > 0;
 
   const clouds = config.clouds.map((cloud) => {
     const base =
@@ -124,7 +130,20 @@ export async function simulate(
       random,
     });
   });
-  const providers = new Map(clouds.map((cloud) => [cloud.cloud, cloud]));
+  // What the tick sees; the report and the invariants use the clouds and the pool themselves.
+  const providers = new Map<string, Provider>(
+    clouds.map((cloud) => [
+      cloud.cloud,
+      observation.listingLag === undefined && observation.brokenCloud === undefined
+        ? cloud
+        : new ObservedCloud(
+            cloud,
+            clock,
+            observation.listingLag ?? 0,
+            observation.brokenCloud === cloud.cloud,
+          ),
+    ]),
+  );
   const pool = new SimulatedPool({
     pool: config.global.pool,
     clock,
@@ -147,14 +166,23 @@ export async function simulate(
   const samples: TickSample[] = [];
   const errors: Partial<Record<ErrorKind, number>> = {};
   let launches = 0;
+  let launchTokens = 0;
   let terminations = 0;
   let tick = 0;
+  const condor =
+    observation.collectorRestart === undefined
+      ? pool
+      : new RestartingCollector(pool, clock, SIM_EPOCH, observation.collectorRestart);
   for (;;) {
     tick += 1;
     const now = clock.now();
     const before = memory;
+    // The truth before this tick acts: which workers run a job (jobs start only between ticks).
+    const busyBefore = checking
+      ? new Set([...pool.activity()].flatMap(([id, state]) => (state === "busy" ? [id] : [])))
+      : new Set<string>();
     const result = await runTick({
-      condor: pool,
+      condor,
       providers,
       policy: rules,
       memory,
@@ -163,11 +191,24 @@ export async function simulate(
       concurrency: DEFAULT_ACTION_CONCURRENCY,
       random,
       log,
+      newToken: () => {
+        launchTokens += 1;
+        return `sim${launchTokens}`;
+      },
       ...(policy.planner === undefined ? {} : { planner: policy.planner }),
     });
     memory = result.memory;
     if (checking)
-      checkInvariants(policy.name, tick, now - SIM_EPOCH, result, before, rules, clouds);
+      checkInvariants(
+        policy.name,
+        tick,
+        now - SIM_EPOCH,
+        result,
+        before,
+        rules,
+        clouds,
+        busyBefore,
+      );
 
     for (const outcome of result.outcomes) {
       if (outcome.operation === "launch") launches += outcome.succeeded;
@@ -195,8 +236,15 @@ export async function simulate(
 
     let next = now + interval;
     const quiet = result.plan.actions.length === 0 && result.outcomes.length === 0;
-    if (quiet && result.snapshot.gaps.length === 0) {
-      const wake = nextChange(now, result.snapshot, memory, pool, clouds, timers);
+    // A gap may close at any tick, except a disabled cloud's: that one stays until a reload.
+    const openGaps = result.snapshot.gaps.filter(
+      (gap) =>
+        gap.source !== "cloud" ||
+        gap.cloud === undefined ||
+        memory.clouds[gap.cloud]?.disabled === undefined,
+    );
+    if (quiet && openGaps.length === 0) {
+      const wake = nextChange(now, result.snapshot, memory, pool, clouds, timers, observation);
       if (wake > next) next = now + Math.ceil((wake - now) / interval) * interval;
     }
     if (!Number.isFinite(next)) break;
@@ -255,12 +303,23 @@ function nextChange(
   pool: SimulatedPool,
   clouds: readonly SimulatedCloud[],
   timers: readonly number[],
+  observation: PartialObservation,
 ): number {
   let wake = pool.nextEventAt();
   const consider = (at: number) => {
     if (at > now && at < wake) wake = at;
   };
   for (const cloud of clouds) for (const instance of cloud.fleet()) consider(instance.runningAt);
+  // What the tick sees changes too: a collector restart begins or ends, a launch shows up.
+  const restart = observation.collectorRestart;
+  if (restart !== undefined) {
+    const phase = (now - SIM_EPOCH) % restart.every;
+    consider(now - phase + (phase < restart.duration ? restart.duration : restart.every));
+  }
+  if (observation.listingLag !== undefined)
+    for (const cloud of clouds)
+      for (const instance of cloud.fleet()) consider(instance.launchedAt + observation.listingLag);
+  if (memory.collectorSuspect !== undefined) consider(now + 1);
   for (const state of Object.values(memory.clouds)) {
     if (state.backoff !== undefined) consider(state.backoff.until);
     for (const scoped of Object.values(state.scoped)) consider(scoped.until);
@@ -283,6 +342,7 @@ function checkInvariants(
   memory: Memory,
   rules: PoolPolicy,
   clouds: readonly SimulatedCloud[],
+  busyBefore: ReadonlySet<string>,
 ): void {
   const fail = (message: string) => {
     throw new InvariantViolation(name, tick, at, message);
@@ -307,5 +367,14 @@ function checkInvariants(
       if (worker === undefined) fail(`terminated ${id}, which is not a worker of ${action.cloud}`);
       else if (worker.state === "busy") fail(`terminated ${id} on ${action.cloud} while busy`);
     }
+  }
+  // Against the truth, not the tick's view: no worker running a job is ever terminated.
+  for (const outcome of result.outcomes) {
+    if (outcome.operation !== "terminate") continue;
+    for (const id of outcome.instanceIds ?? [])
+      if (busyBefore.has(id))
+        fail(
+          `terminated ${id} on ${outcome.cloud} while it ran a job (the tick saw ${result.snapshot.workers.find((w) => w.instanceId === id)?.state ?? "nothing"})`,
+        );
   }
 }

@@ -33,7 +33,11 @@ async function launch(action: LaunchAction, provider: Provider, log: Logger): Pr
     succeeded: 0,
   };
   try {
-    const result = await provider.launch({ count: action.count, avoid: action.avoid ?? [] });
+    const result = await provider.launch({
+      count: action.count,
+      avoid: action.avoid ?? [],
+      ...(action.token === undefined ? {} : { token: action.token }),
+    });
     if (result.skipped !== undefined) {
       log.info(
         { cloud: action.cloud, requested: action.count },

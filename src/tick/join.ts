@@ -39,6 +39,7 @@ export function joinWorkers(
     if (instance.address !== undefined) worker.address = instance.address;
     if (instance.image !== undefined) worker.image = instance.image;
     if (instance.fault !== undefined) worker.fault = instance.fault;
+    if (instance.launchToken !== undefined) worker.launchToken = instance.launchToken;
     if (instance.status === "failed" || instance.status === "gone") {
       worker.state = instance.status;
       return worker;

@@ -4,6 +4,7 @@
  */
 import type Logger from "bunyan";
 import type { CondorPool } from "../condor/pool.js";
+import { COLLECTOR_WARMUP } from "../config/defaults.js";
 import { asProviderError } from "../model/errors.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { CloudView, Instance, ObservationGap, Snapshot } from "../model/snapshot.js";
@@ -68,14 +69,23 @@ export async function observe(
     return listed.value;
   });
 
-  const [jobs, machines, ...lists] = await Promise.allSettled([
+  const [jobs, machines, uptime, ...lists] = await Promise.allSettled([
     attempt(() => sources.condor.idleJobs(selectors)),
     attempt(() => sources.condor.machines()),
+    attempt(async () => sources.condor.collectorUptime?.()),
     ...perCloud,
   ]);
   if (jobs.status === "rejected") gaps.push({ source: "queue", message: describe(jobs.reason) });
   if (machines.status === "rejected")
     gaps.push({ source: "machines", message: describe(machines.reason) });
+  else if (uptime.status === "fulfilled" && uptime.value !== undefined) {
+    const warmup = policy.collectorWarmup ?? COLLECTOR_WARMUP;
+    if (uptime.value < warmup)
+      gaps.push({
+        source: "machines",
+        message: `the collector started ${Math.round(uptime.value)}s ago: not every startd has sent its ads yet (${warmup}s)`,
+      });
+  }
   const instances: Instance[] = lists.flatMap((list) =>
     list.status === "fulfilled" ? list.value : [],
   );

@@ -1,9 +1,10 @@
 /**
  * One tick: observe → plan → act → remember. The daemon and the simulator both run exactly this.
  */
+import { randomBytes } from "node:crypto";
 import type Logger from "bunyan";
 import type { Memory } from "../model/memory.js";
-import type { Plan } from "../model/plan.js";
+import type { Action, Plan } from "../model/plan.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
 import { type CallOutcome, rememberFaults, rememberOutcome } from "../policy/backoff.js";
@@ -30,6 +31,13 @@ export interface TickInput extends Sources {
   planner?: Planner;
   /** Says when the tick has overrun its deadline: the steps not yet begun are then skipped. */
   overdue?: () => boolean;
+  /**
+   * Writes the memory with this tick's launch intents where a restart finds it (run --state),
+   * before any launch call. A failure skips the tick's launches: none is made unrecorded.
+   */
+  recordIntents?: (memory: Memory) => Promise<void>;
+  /** Launch tokens; default: random. The simulator passes a deterministic one. */
+  newToken?: () => string;
 }
 
 /** A tick abandoned at its deadline, before `step`. */
@@ -54,6 +62,65 @@ export interface TickResult {
  * One line per tick: what was seen, and what was done (the clouds' answers, not the plan; a dry
  * run says what it would have done).
  */
+/** A fresh idempotency token: 32 hex digits, unique across restarts. */
+function randomToken(): string {
+  return randomBytes(16).toString("hex");
+}
+
+/**
+ * Gives each launch a token and writes the intents down (write-ahead) before any call. When they
+ * cannot be written, the launches wait for the next tick.
+ */
+async function writeIntents(
+  actions: readonly Action[],
+  memory: Memory,
+  input: TickInput,
+): Promise<{ actions: Action[]; intended: Memory }> {
+  if (!actions.some((a) => a.kind === "launch")) return { actions: [...actions], intended: memory };
+  const tokened = actions.map((a) =>
+    a.kind === "launch" ? { ...a, token: (input.newToken ?? randomToken)() } : a,
+  );
+  const clouds = { ...memory.clouds };
+  for (const action of tokened) {
+    if (action.kind !== "launch" || action.token === undefined) continue;
+    const state = clouds[action.cloud] ?? { scoped: {} };
+    clouds[action.cloud] = {
+      ...state,
+      intents: [
+        ...(state.intents ?? []),
+        { token: action.token, count: action.count, at: input.now },
+      ],
+    };
+  }
+  const intended: Memory = { ...memory, clouds };
+  try {
+    await input.recordIntents?.(intended);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    input.log.error(
+      `launch intents cannot be written down, so no launch this tick (a crash could repeat it): ${why}`,
+    );
+    return { actions: actions.filter((a) => a.kind !== "launch"), intended: memory };
+  }
+  return { actions: tokened, intended };
+}
+
+/** The memory without the intents of launches that were made (answered, well or not). */
+function settleIntents(memory: Memory, actions: readonly Action[]): Memory {
+  const answered = new Set(
+    actions.flatMap((a) => (a.kind === "launch" && a.token ? [a.token] : [])),
+  );
+  if (answered.size === 0) return memory;
+  const clouds = { ...memory.clouds };
+  for (const [name, state] of Object.entries(clouds)) {
+    if (state.intents === undefined) continue;
+    const open = state.intents.filter((intent) => !answered.has(intent.token));
+    const { intents: _settled, ...rest } = state;
+    clouds[name] = open.length > 0 ? { ...rest, intents: open } : rest;
+  }
+  return { ...memory, clouds };
+}
+
 export function summarise(
   result: Pick<TickResult, "snapshot" | "plan" | "outcomes">,
   dryRun = false,
@@ -110,18 +177,22 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   if (input.overdue?.()) throw new TickOverrun("planning");
   const decided = (input.planner ?? plan)(snapshot, policy, observed, now);
   for (const note of decided.notes) log.info({ note }, note);
-  const actions = input.dryRun
+  const checked = input.dryRun
     ? decided.actions
     : await spareClaimed(decided.actions, snapshot, input.condor, log);
   // Never act on an observation older than the deadline.
   if (input.overdue?.()) throw new TickOverrun("acting");
+  const { actions, intended } = input.dryRun
+    ? { actions: checked, intended: observed }
+    : await writeIntents(checked, observed, input);
   const outcomes = await act(actions, input.providers, input, log);
   if (!input.dryRun) {
     await withdrawTerminated(outcomes, snapshot, input.condor, log);
     await withdrawOrphans(snapshot, input.condor, log);
   }
 
-  let memory = rememberLaunches(observed, outcomes, now);
+  // Answered launches are settled: their instances are in `launched` until listed.
+  let memory = rememberLaunches(settleIntents(intended, actions), outcomes, now);
   for (const outcome of outcomes) {
     const cloud = policy.clouds.find((c) => c.name === outcome.cloud);
     if (cloud !== undefined) memory = rememberOutcome(memory, outcome, cloud, now, input.random);

@@ -116,7 +116,10 @@ test("run --once launches and logs one summary line for the tick", async (t) => 
   t.true(messages.some((m) => /^competitive: launch answered quota/.test(m)));
   const summaries = logged.filter((r) => r.summary === true);
   t.is(summaries.length, 1);
-  t.regex(String(summaries[0]?.msg), /^tick 1: 24 idle jobs; .*launched 5 of 6, terminated 0 of 0$/);
+  t.regex(
+    String(summaries[0]?.msg),
+    /^tick 1: 24 idle jobs; .*launched 5 of 6, terminated 0 of 0$/,
+  );
 });
 
 test("run refuses an invalid config directory with its problems", async (t) => {

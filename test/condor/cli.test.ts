@@ -4,11 +4,20 @@
  * advertises AutoscalerInstanceId "i-worker1" (cloud alpha); worker2 advertises no id and is
  * joined by its address (127.0.0.1, from StartdIpAddr) to beta's instance "os-beta-2".
  */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import test from "ava";
 import { parseClassAds } from "../../src/condor/classads.js";
 import { cli, records } from "../cli/run-cli.js";
 import { configDir } from "../config/config-dir.js";
-import { type Answer, fixture, removeScenarios, type Scenario, scenario } from "./fake-condor.js";
+import {
+  type Answer,
+  fixture,
+  removeScenarios,
+  type Scenario,
+  scenario,
+  slotQueries,
+} from "./fake-condor.js";
 
 test.after.always(removeScenarios);
 
@@ -133,7 +142,7 @@ test("plan: busy partitionable slots are busy workers; idle jobs are demand per 
     "ifThenElse((RequestCpus <= 2) =?= true, 1, 0)",
     'ifThenElse((Owner == "submitter" && ProcId >= 5) =?= true, 1, 0)',
   ]);
-  t.is((await fakes.callsOf("condor_status")).length, 1);
+  t.is((await slotQueries(fakes)).length, 1);
 });
 
 test("plan: idle static slots and an idle partitionable slot, empty queue: idle workers, the one past its timeout terminated", async (t) => {
@@ -304,4 +313,40 @@ test("plan as a table: what could not be read is 'unknown', never 0, and the exi
   );
   t.regex(result.stdout, /^alpha\s+unknown\s+unknown\s+unknown\s*$/m);
   t.notRegex(result.stdout, /^alpha\s+0\s/m);
+});
+
+test("run --state keeps who joined across a restart: after a collector restart the restarted daemon kills no joined worker as stuck", async (t) => {
+  const fakes = await scenario({
+    "condor_q.af": fixture("condor_q_global_empty_queue.txt"),
+    // Run 1 sees both workers busy; then the collector restarts and shows no ads at all.
+    "condor_status.1": fixture("02_condor_status_busy_pslots_autoscaler.json"),
+    condor_status: fixture("01_condor_status_startd_empty.json"),
+  });
+  const dir = await config(fakes, {});
+  const state = join(dir, "state.json");
+  const once = ["run", "--once", "--config", dir, "--log-format", "json"];
+  const first = await cli([...once, "--state", state]);
+  t.is(first.code, 0, first.stderr);
+  t.deepEqual(JSON.parse(await readFile(state, "utf8")), {
+    version: 1,
+    pool: "test",
+    clouds: { alpha: { joined: ["i-worker1"] }, beta: { joined: ["os-beta-2"] } },
+  });
+
+  const restarted = await cli([...once, "--state", state]);
+  t.is(restarted.code, 0, restarted.stderr);
+  const said = records(restarted.stdout).map((r) => String(r.msg));
+  t.true(said.includes("state file: 2 workers known to have joined"), said.join("\n"));
+  t.false(
+    said.some((m) => m.startsWith("terminate ")),
+    "no joined worker is taken for stuck after the restart",
+  );
+  t.true(said.some((m) => m.startsWith("tick 1: 0 idle jobs; workers: 2 missing")));
+
+  // Without the file the same restart takes them for stuck booting workers (an hour old).
+  const forgetful = await cli(once);
+  const terminated = records(forgetful.stdout)
+    .map((r) => String(r.msg))
+    .filter((m) => m.startsWith("terminate "));
+  t.is(terminated.length, 2, terminated.join("\n"));
 });

@@ -133,7 +133,14 @@ export function fakePool(
 ) {
   const { log, records, messages } = memoryLog();
   const pool = new HTCondorPool(
-    { kind: "htcondor", timeout: 10, retries: 0, binDir: fakes.binDir, ...settings },
+    {
+      kind: "htcondor",
+      timeout: 10,
+      retries: 0,
+      collectorWarmup: 600,
+      binDir: fakes.binDir,
+      ...settings,
+    },
     "test",
     clock,
     log,
@@ -146,4 +153,9 @@ export function fakePool(
 export function argAfter(argv: readonly string[], flag: string): string | undefined {
   const index = argv.indexOf(flag);
   return index < 0 ? undefined : argv[index + 1];
+}
+
+/** The condor_status calls that ask for slot ads (not the collector's own ad, asked each tick). */
+export async function slotQueries(fakes: Scenario): Promise<FakeCall[]> {
+  return (await fakes.callsOf("condor_status")).filter((call) => !call.argv.includes("-collector"));
 }

@@ -9,11 +9,13 @@ import { join } from "node:path";
 import test from "ava";
 import { parseClassAds } from "../../src/condor/classads.js";
 import { toolPath } from "../../src/condor/exec.js";
-import { workerConstraint } from "../../src/condor/htcondor.js";
+import { COLLECTOR_UPTIME, workerConstraint } from "../../src/condor/htcondor.js";
 import type { WorkerRef } from "../../src/condor/pool.js";
 import { STARTD_ATTRIBUTES } from "../../src/condor/startds.js";
 import { CondorError } from "../../src/model/errors.js";
 import { ManualClock } from "../../src/sim/clock.js";
+import { observe } from "../../src/tick/observe.js";
+import { memoryLog } from "../tick/support.js";
 import { argAfter, fakePool, fixture, NOW, removeScenarios, scenario } from "./fake-condor.js";
 
 test.after.always(removeScenarios);
@@ -204,4 +206,41 @@ test("withdraw with no workers calls nothing", async (t) => {
   const fakes = await scenario();
   await fakePool(fakes).pool.withdraw([]);
   t.deepEqual(await fakes.calls(), []);
+});
+
+test("collectorUptime asks the collector's own ad; several collectors: the youngest; no answer or undefined: unknown", async (t) => {
+  const fakes = await scenario({ "condor_status.collector": "86412\n42\n" });
+  t.is(await fakePool(fakes, { collector: "head.example.org" }).pool.collectorUptime(), 42);
+  t.deepEqual((await fakes.calls())[0]?.argv, [
+    "-pool",
+    "head.example.org",
+    "-collector",
+    "-af",
+    COLLECTOR_UPTIME,
+  ]);
+  const old = await scenario({ "condor_status.collector": "undefined\n" });
+  t.is(await fakePool(old).pool.collectorUptime(), undefined);
+  t.is(await fakePool(await scenario()).pool.collectorUptime(), undefined);
+});
+
+test("a collector started less than 10 minutes ago is a gap for idle and stuck terminations", async (t) => {
+  const fakes = await scenario({
+    "condor_q.af": fixture("condor_q_global_empty_queue.txt"),
+    condor_status: IDLE,
+    "condor_status.collector": "42\n",
+  });
+  const { pool } = fakePool(fakes);
+  const { log } = memoryLog();
+  const snapshot = await observe(
+    { condor: pool, providers: new Map() },
+    { pool: "test", persistence: 0, clouds: [] },
+    NOW,
+    log,
+  );
+  t.deepEqual(snapshot.gaps, [
+    {
+      source: "machines",
+      message: "the collector started 42s ago: not every startd has sent its ads yet (600s)",
+    },
+  ]);
 });

@@ -6,7 +6,7 @@
  * does, so that a query of the wrong kind gets the wrong answer:
  *   - condor_status: `-slots` (or no ad-type option) answers with slot ads (key `condor_status`);
  *     `-startd` with the StartD daemon ads (`condor_status.startd`), `-master` with master ads
- *     (`condor_status.master`);
+ *     (`condor_status.master`), `-collector` with the collector's (`condor_status.collector`);
  *   - condor_q: `-af`/`-af:<opts>`/`-autoformat` answers with the key `condor_q.af`, any other
  *     format (`-json`) with `condor_q`; with `-global`, an answer of nothing is printed as
  *     `All queues are empty` (HTCondor 25 prints that, exit 0, when no schedd holds a job).
@@ -50,6 +50,7 @@ function keyOf(tool, argv) {
   if (tool === "condor_status") {
     if (argv.includes("-startd")) key += ".startd";
     else if (argv.includes("-master")) key += ".master";
+    else if (argv.includes("-collector")) key += ".collector";
   }
   return key;
 }

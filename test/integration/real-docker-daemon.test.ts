@@ -8,7 +8,13 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "ava";
 import { MANAGED_BY, OWNER_TAGS } from "../../src/providers/context.js";
-import { fixture, removeScenarios, type Scenario, scenario } from "../condor/fake-condor.js";
+import {
+  fixture,
+  removeScenarios,
+  type Scenario,
+  scenario,
+  slotQueries,
+} from "../condor/fake-condor.js";
 import { idleStartds, type RealDockerRun, realDocker, writeDaemonConfig } from "./real-docker.js";
 import { type CliRun, runCli } from "./real-nova.js";
 
@@ -127,7 +133,7 @@ function declareTests(run: RealDockerRun): void {
 
       // HTCondor: one snapshot per run and a re-check before the kill; ads withdrawn after it.
       t.is((await fakes.callsOf("condor_q")).length, 2);
-      t.is((await fakes.callsOf("condor_status")).length, 3);
+      t.is((await slotQueries(fakes)).length, 3);
       const advertised = await fakes.callsOf("condor_advertise");
       t.deepEqual(advertised.map((call) => call.argv[0]).sort(), [
         "INVALIDATE_MASTER_ADS",

@@ -49,7 +49,7 @@ async function writeConfig(
     `pool: ${pool}\ntickInterval: 5s\npersistence: 0s\n` +
       `condor:\n  kind: htcondor\n  binDir: ${JSON.stringify(join(condor.release, "bin"))}\n` +
       `  collector: ${JSON.stringify(condor.collector)}\n  headNode: ${JSON.stringify(condor.collector)}\n` +
-      `  tokenFile: ${JSON.stringify(condor.tokenFile)}\n  timeout: 30s\n` +
+      `  tokenFile: ${JSON.stringify(condor.tokenFile)}\n  timeout: 30s\n  collectorWarmup: 20s\n` +
       "logging:\n  level: debug\n  format: json\nstatus:\n  port: 0\n",
   );
   const template = `${await readFile(join(ROOT, "examples/pilot/user-data.env.mustache"), "utf8")}NUM_CPUS=2\nMEMORY_MB=1024\n`;

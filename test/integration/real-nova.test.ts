@@ -19,6 +19,7 @@ import {
   removeScenarios,
   type Scenario,
   scenario,
+  slotQueries,
 } from "../condor/fake-condor.js";
 import {
   BIG_FLAVOR,
@@ -517,7 +518,7 @@ if (!ENABLED) {
         }),
       );
       t.is(
-        (await fakes.callsOf("condor_status")).length,
+        (await slotQueries(fakes)).length,
         launches.length + terminations.length + idleKillRuns.length,
         "one snapshot per run, and one re-check in each run that kills idle workers",
       );

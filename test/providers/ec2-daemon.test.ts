@@ -25,6 +25,7 @@ import {
   removeScenarios,
   type Scenario,
   scenario,
+  slotQueries,
 } from "../condor/fake-condor.js";
 import { configDir } from "../config/config-dir.js";
 import { memoryLog } from "../tick/support.js";
@@ -227,7 +228,7 @@ test.serial(
     t.is(api.calls("RunInstances").length, 1);
 
     // HTCondor: each idle worker re-checked right before its termination, then withdrawn.
-    const status = await fakes.callsOf("condor_status");
+    const status = await slotQueries(fakes);
     t.is(status.length, 6, "one snapshot per tick, one re-check per termination");
     const constraintOf = (n: number) => {
       const argv = status[n]?.argv ?? [];
@@ -294,7 +295,7 @@ test.serial(
     // The RunInstances and TerminateInstances answers are still waiting to be asked for.
     t.false(api.scope.isDone());
     // A dry run neither re-checks nor withdraws anything in HTCondor.
-    t.is((await fakes.callsOf("condor_status")).length, 2);
+    t.is((await slotQueries(fakes)).length, 2);
     t.deepEqual(await fakes.callsOf("condor_advertise"), []);
   },
 );

@@ -890,3 +890,46 @@ test("no credentials at all (the SDK's CredentialsProviderError, before any requ
   t.is(error.kind, "auth");
   t.is(error.message, "CredentialsProviderError: Could not load credentials from any providers");
 });
+
+test.serial(
+  "with a launch intent's token, each RunInstances sends <token>.<placement> as its ClientToken",
+  async (t) => {
+    const { provider } = ec2Provider({ instanceTypes: ["m6i.xlarge", "m5.xlarge"] });
+    const api = new Ec2Api()
+      .expect("RunInstances", {
+        status: 500,
+        xml: fixture("ec2_error_500_InsufficientInstanceCapacity_assembled.xml"),
+      })
+      .expect("RunInstances", { xml: runInstancesXml([{ id: "i-1", type: "m5.xlarge" }]) });
+    await provider.launch({ count: 1, avoid: [], token: "0123abcd" });
+    allAnswered(t, api);
+    t.deepEqual(
+      api.calls("RunInstances").map((f) => f.ClientToken),
+      ["0123abcd.0", "0123abcd.1"],
+      "a token reused with other parameters would be IdempotentParameterMismatch",
+    );
+  },
+);
+
+test.serial(
+  "list reads each instance's ClientToken as its launch token (an empty one is none), to settle launch intents",
+  async (t) => {
+    const { provider } = ec2Provider();
+    const page = fixture("ec2_describe-instances_ours_page1.xml").replace(
+      "<clientToken/>",
+      "<clientToken>0123abcd.1</clientToken>",
+    );
+    const api = new Ec2Api()
+      .expect("DescribeInstances", { xml: page }, (form) => form.NextToken === undefined)
+      .expect("DescribeInstances", { xml: fixture("ec2_describe-instances_ours_page2.xml") });
+    const instances = await provider.list();
+    allAnswered(t, api);
+    t.deepEqual(
+      instances.slice(0, 2).map((i) => [i.id, i.launchToken]),
+      [
+        ["i-2ba64342", "0123abcd.1"],
+        ["i-2bc64242", undefined],
+      ],
+    );
+  },
+);

@@ -138,3 +138,96 @@ test("a planner that breaks an invariant is stopped at that tick, named", async 
     /^greedy: tick 1 \(t=0s\): cloud has 11 workers, above maxWorkers 10$/,
   );
 });
+
+/** Two clouds: `first` filled before `second`. */
+async function twoClouds(): Promise<import("../../src/config/schema.js").AutoscalerConfig> {
+  const dir = await configDir({
+    "autoscaler.yaml": GLOBAL,
+    "clouds.d/first.yaml": `${cloudFile(4)}priority: 0\n`,
+    "clouds.d/second.yaml": `${cloudFile(4)}priority: 1\n`,
+  });
+  return loadConfig(dir);
+}
+
+const WORKLOAD = Array.from({ length: 60 }, (_, i) =>
+  job(i * 120, 900 + (i % 5) * 300, 1 + (i % 4)),
+);
+
+test("partial observation (collector restarts every 2h for 5m, 90s listing lag): no busy worker killed, every job done, no more launches than fully observed", async (t) => {
+  const config = await twoClouds();
+  const clean = await simulate(WORKLOAD, { name: "clean", config }, { seed: 3 });
+  const chaos = await simulate(
+    WORKLOAD,
+    { name: "chaos", config },
+    {
+      seed: 3,
+      observation: { collectorRestart: { every: 7200, duration: 300 }, listingLag: 90 },
+    },
+  );
+  t.true(chaos.jobs.every((j) => j.finishedAt !== undefined));
+  t.true(
+    chaos.launches <= clean.launches,
+    `${chaos.launches} launched with partial observation, ${clean.launches} without`,
+  );
+});
+
+test("a cloud whose every listing answers auth: the other cloud serves every job and its idle workers still go", async (t) => {
+  const config = await twoClouds();
+  const alone = await simulate(
+    WORKLOAD,
+    {
+      name: "alone",
+      config: { ...config, clouds: config.clouds.filter((c) => c.name === "second") },
+    },
+    { seed: 3 },
+  );
+  const broken = await simulate(
+    WORKLOAD,
+    { name: "broken", config },
+    { seed: 3, observation: { brokenCloud: "first" } },
+  );
+  t.true(broken.jobs.every((j) => j.finishedAt !== undefined));
+  t.is(broken.errors.auth !== undefined && broken.errors.auth > 0, true);
+  // The broken cloud changes nothing for the healthy one: the same launches and worker-hours.
+  t.is(broken.launches, alone.launches);
+  t.is(broken.terminations, alone.terminations);
+  t.deepEqual(secondsByState(broken), secondsByState(alone));
+});
+
+test("the truth catches a planner that kills a worker running a job while the collector hides it", async (t) => {
+  const dir = await configDir({ "autoscaler.yaml": GLOBAL, "clouds.d/cloud.yaml": cloudFile(1) });
+  const config = await loadConfig(dir);
+  // A blind planner: whatever shows no ads after 1000 s is "stuck". During the collector's
+  // restart at t=1800 the busy worker shows none.
+  const blind = await simulate(
+    [job(0, 3600)],
+    {
+      name: "blind",
+      config,
+      planner: (snapshot, _policy, _memory, now) => ({
+        demand: {},
+        workers: [],
+        actions:
+          snapshot.workers.length === 0
+            ? [{ kind: "launch", cloud: "cloud", count: 1, reason: "one" }]
+            : snapshot.workers
+                .filter((w) => w.state === "booting" && now - w.launchedAt > 1000)
+                .map((w) => ({
+                  kind: "terminate" as const,
+                  cloud: "cloud",
+                  instanceIds: [w.instanceId],
+                  cause: "stuck" as const,
+                  reason: "blind",
+                })),
+        unfit: { jobs: 0, examples: [] },
+        notes: [],
+      }),
+    },
+    { seed: 1, observation: { collectorRestart: { every: 1800, duration: 300 } } },
+  ).catch((error: unknown) => error);
+  t.true(blind instanceof InvariantViolation);
+  t.regex(
+    String((blind as Error).message),
+    /^blind: tick \d+ \(t=1800s\): terminated \S+ on cloud while it ran a job \(the tick saw booting\)$/,
+  );
+});

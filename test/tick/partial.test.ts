@@ -4,6 +4,7 @@
  * whose listing is always refused stops only itself and ends disabled.
  */
 import test from "ava";
+import type Logger from "bunyan";
 import type { CondorPool } from "../../src/condor/pool.js";
 import { ProviderError } from "../../src/model/errors.js";
 import { emptyMemory, type Memory } from "../../src/model/memory.js";
@@ -70,6 +71,25 @@ const POLICY: PoolPolicy = {
   ],
 };
 
+/** What runTick needs besides the memory and the time: one scripted cloud or several. */
+function tickInput(
+  condor: CondorPool,
+  clouds: readonly ScriptedProvider[],
+  log: Logger,
+  dryRun = false,
+) {
+  const names = new Set(clouds.map((c) => c.cloud));
+  return {
+    condor,
+    providers: new Map(clouds.map((c) => [c.cloud, c] as const)),
+    policy: { ...POLICY, clouds: POLICY.clouds.filter((c) => names.has(c.name)) },
+    dryRun,
+    concurrency: 4,
+    random: constant(0.5),
+    log,
+  };
+}
+
 function launchedIn(provider: ScriptedProvider): number {
   return provider.calls.reduce((n, c) => n + (c.method === "launch" ? c.request.count : 0), 0);
 }
@@ -81,18 +101,7 @@ test("one failed listing of a cloud hides none of its booting workers: nothing s
   );
   const b = cloud("b");
   const { log, messages } = memoryLog();
-  const input = {
-    condor: pool([1, 2, 3, 4, 5].map(job)),
-    providers: new Map([
-      ["a", a],
-      ["b", b],
-    ]),
-    policy: POLICY,
-    dryRun: false,
-    concurrency: 4,
-    random: constant(0.5),
-    log,
-  };
+  const input = tickInput(pool([1, 2, 3, 4, 5].map(job)), [a, b], log);
   const first = await runTick({ ...input, memory: emptyMemory(), now: START });
   t.is(launchedIn(a), 5, "five 4-cpu jobs, five workers in a");
   throttle = true;
@@ -124,15 +133,7 @@ test("launches not listed yet (a lagging listing) count as booting: the next tic
     }),
   });
   const { log } = memoryLog();
-  const input = {
-    condor: pool([1, 2, 3].map(job)),
-    providers: new Map([["a", lagging]]),
-    policy: { ...POLICY, clouds: [POLICY.clouds[0] ?? policyOf("a")] },
-    dryRun: false,
-    concurrency: 4,
-    random: constant(0.5),
-    log,
-  };
+  const input = tickInput(pool([1, 2, 3].map(job)), [lagging], log);
   let memory: Memory = emptyMemory();
   for (const at of [0, 30, 60]) {
     memory = (await runTick({ ...input, memory, now: START + at })).memory;
@@ -178,18 +179,11 @@ test("a cloud whose listing is always refused stops only itself: the other's idl
     idleSeconds: 3600,
   };
   const { log, records } = memoryLog();
-  const input = {
-    condor: pool([], () => (alive.length > 0 ? [machine] : [])),
-    providers: new Map([
-      ["a", broken],
-      ["b", healthy],
-    ]),
-    policy: POLICY,
-    dryRun: false,
-    concurrency: 4,
-    random: constant(0.5),
+  const input = tickInput(
+    pool([], () => (alive.length > 0 ? [machine] : [])),
+    [broken, healthy],
     log,
-  };
+  );
   let memory: Memory = emptyMemory();
   const results = [];
   for (const at of [0, 30, 60]) {
@@ -230,15 +224,7 @@ test("a spot reclaim is logged once, when first seen, and backs the scope off", 
   };
   const a = new ScriptedProvider("a", { list: async () => [reclaimed] });
   const { log, records } = memoryLog();
-  const input = {
-    condor: pool([]),
-    providers: new Map([["a", a]]),
-    policy: { ...POLICY, clouds: [POLICY.clouds[0] ?? policyOf("a")] },
-    dryRun: false,
-    concurrency: 4,
-    random: constant(0.5),
-    log,
-  };
+  const input = tickInput(pool([]), [a], log);
   const first = await runTick({ ...input, memory: emptyMemory(), now: START });
   await runTick({ ...input, memory: first.memory, now: START + 30 });
   const said = records.filter((r) => String(r.msg).includes("taken back by the cloud"));
@@ -252,4 +238,130 @@ test("a spot reclaim is logged once, when first seen, and backs the scope off", 
     ],
   );
   t.truthy(first.memory.clouds.a?.scoped["instanceType=m6i.xlarge"]);
+});
+
+test("ads of many workers vanishing at once is a collector gap: not even a never-joined worker is killed as stuck until they are back", async (t) => {
+  const instances: Instance[] = ["w-1", "w-2", "w-3", "w-4"].map((id) => ({
+    id,
+    cloud: "a",
+    name: `test-a-${id}`,
+    status: "running",
+    launchedAt: START - 7200,
+  }));
+  const a = new ScriptedProvider("a", { list: async () => instances });
+  const busy = (id: string): StartdMachine => ({
+    name: `${id}@host`,
+    machine: "host",
+    instanceId: id,
+    cloud: "a",
+    pool: "test",
+    activity: "busy",
+  });
+  // w-4 never joined: without the restart it would be stuck (launched 2 h ago).
+  let machines = ["w-1", "w-2", "w-3"].map(busy);
+  const { log, messages } = memoryLog();
+  const input = tickInput(
+    pool([], () => machines),
+    [a],
+    log,
+    true,
+  );
+  const stuckKills = (result: Awaited<ReturnType<typeof runTick>>) =>
+    result.plan.actions.flatMap((x) => (x.kind === "terminate" ? x.instanceIds : []));
+  const first = await runTick({ ...input, memory: emptyMemory(), now: START });
+  t.deepEqual(stuckKills(first), ["w-4"], "a normal tick: the never-joined one is stuck");
+  machines = []; // the collector restarted
+  const second = await runTick({ ...input, memory: first.memory, now: START + 30 });
+  t.deepEqual(stuckKills(second), []);
+  t.deepEqual(second.memory.collectorSuspect, { since: START + 30, vanished: 3 });
+  t.true(
+    messages().some((m) =>
+      m.startsWith("the collector lost the ads of 3 workers at once 0s ago (a restart?)"),
+    ),
+  );
+  const third = await runTick({ ...input, memory: second.memory, now: START + 60 });
+  t.deepEqual(stuckKills(third), [], "still suspect while they are missing");
+  machines = ["w-1", "w-2", "w-3"].map(busy); // back
+  const fourth = await runTick({ ...input, memory: third.memory, now: START + 90 });
+  t.is(fourth.memory.collectorSuspect, undefined);
+  t.deepEqual(stuckKills(fourth), ["w-4"]);
+});
+
+test("launch intents are written down before the call, carry the token to the cloud, and are settled by its answer", async (t) => {
+  const a = cloud("a");
+  const recorded: Memory[] = [];
+  const { log } = memoryLog();
+  const result = await runTick({
+    condor: pool([1, 2].map(job)),
+    providers: new Map([["a", a]]),
+    policy: { ...POLICY, clouds: [POLICY.clouds[0] ?? policyOf("a")] },
+    memory: emptyMemory(),
+    now: START,
+    dryRun: false,
+    concurrency: 4,
+    random: constant(0.5),
+    log,
+    newToken: () => "feedc0de",
+    recordIntents: async (memory) => {
+      t.is(launchedIn(a), 0, "written down before any launch call");
+      recorded.push(memory);
+    },
+  });
+  t.deepEqual(recorded[0]?.clouds.a?.intents, [{ token: "feedc0de", count: 2, at: START }]);
+  const call = a.calls.find((c) => c.method === "launch");
+  t.is(call?.method === "launch" ? call.request.token : undefined, "feedc0de");
+  t.is(result.memory.clouds.a?.intents, undefined, "answered: settled");
+});
+
+test("launch intents that cannot be written down stop the tick's launches, and say so", async (t) => {
+  const a = cloud("a");
+  const { log, records } = memoryLog();
+  await runTick({
+    condor: pool([1, 2].map(job)),
+    providers: new Map([["a", a]]),
+    policy: { ...POLICY, clouds: [POLICY.clouds[0] ?? policyOf("a")] },
+    memory: emptyMemory(),
+    now: START,
+    dryRun: false,
+    concurrency: 4,
+    random: constant(0.5),
+    log,
+    recordIntents: async () => {
+      throw new Error("ENOSPC: no space left on device");
+    },
+  });
+  t.is(launchedIn(a), 0);
+  t.true(
+    records.some(
+      (r) =>
+        r.level === 50 &&
+        r.msg ===
+          "launch intents cannot be written down, so no launch this tick (a crash could repeat it): ENOSPC: no space left on device",
+    ),
+  );
+});
+
+test("after a crash mid-launch the restarted daemon counts the unanswered intent as booting, and settles it by token once listed", async (t) => {
+  // The crashed daemon had written an intent of 3 and sent RunInstances; the listing lags.
+  let listed: Instance[] = [];
+  const a = new ScriptedProvider("a", { list: async () => listed });
+  const { log } = memoryLog();
+  const input = tickInput(pool([1, 2, 3].map(job)), [a], log);
+  const restarted: Memory = {
+    clouds: { a: { scoped: {}, intents: [{ token: "c0ffee", count: 3, at: START - 20 }] } },
+  };
+  const first = await runTick({ ...input, memory: restarted, now: START });
+  t.is(launchedIn(a), 0, "the three jobs wait for the three the crashed launch made");
+  t.deepEqual(first.memory.clouds.a?.intents, [{ token: "c0ffee", count: 3, at: START - 20 }]);
+  listed = [0, 1, 2].map((i) => ({
+    id: `i-${i}`,
+    cloud: "a",
+    name: `test-a-${i}`,
+    status: "booting",
+    launchedAt: START - 20,
+    launchToken: "c0ffee.0",
+  }));
+  const second = await runTick({ ...input, memory: first.memory, now: START + 30 });
+  t.is(second.memory.clouds.a?.intents, undefined, "listed with its token: settled");
+  t.is(launchedIn(a), 0, "and still nothing launched twice");
 });

@@ -126,6 +126,8 @@ export class Ec2Provider implements Provider {
     count: number,
     now: number,
     userData?: string,
+    /** The launch intent's token and the placement's place in the launch. */
+    intent?: { token: string; index: number },
   ): RunInstancesCommandInput {
     const s = this.settings;
     const tags = this.tags();
@@ -149,7 +151,12 @@ export class Ec2Provider implements Provider {
       InstanceType: placement.instanceType as RunInstancesCommandInput["InstanceType"],
       MinCount: 1,
       MaxCount: count,
-      ClientToken: this.clientToken(placement, count, now),
+      // From the write-ahead launch intent when there is one: `<token>.<placement>`, one per
+      // RunInstances (a token reused with other parameters is IdempotentParameterMismatch).
+      ClientToken:
+        intent === undefined
+          ? this.clientToken(placement, count, now)
+          : `${intent.token}.${intent.index}`,
       ...(placement.subnet === undefined ? {} : { SubnetId: placement.subnet }),
       ...(s.securityGroups.length === 0 ? {} : { SecurityGroupIds: s.securityGroups }),
       ...(s.keyName === undefined ? {} : { KeyName: s.keyName }),
@@ -187,7 +194,13 @@ export class Ec2Provider implements Provider {
     const [first, ...rest] = placements;
     if (first === undefined)
       return [`no placement left: every instance type/subnet is backing off`];
-    const call = this.runRequest(first, request.count, now);
+    const call = this.runRequest(
+      first,
+      request.count,
+      now,
+      undefined,
+      request.token === undefined ? undefined : { token: request.token, index: 0 },
+    );
     const tags = this.tags()
       .map((t) => `${t.Key}=${t.Value}`)
       .join(",");
@@ -224,12 +237,13 @@ export class Ec2Provider implements Provider {
         error: new ProviderError("config", `user-data cannot be rendered: ${why}`),
       };
     }
-    for (const placement of placements) {
+    for (const [index, placement] of placements.entries()) {
       const remaining = request.count - launched.length;
       if (remaining <= 0) break;
+      const intent = request.token === undefined ? undefined : { token: request.token, index };
       try {
         const answer = await this.client.send(
-          new RunInstancesCommand(this.runRequest(placement, remaining, now, userData)),
+          new RunInstancesCommand(this.runRequest(placement, remaining, now, userData, intent)),
         );
         const instances = (answer.Instances ?? []).map((i) => this.toInstance(i));
         launched.push(...instances);
@@ -306,6 +320,8 @@ export class Ec2Provider implements Provider {
     if (found.PrivateDnsName !== undefined && found.PrivateDnsName !== "")
       instance.hostname = found.PrivateDnsName;
     if (found.ImageId !== undefined) instance.image = found.ImageId;
+    if (found.ClientToken !== undefined && found.ClientToken !== "")
+      instance.launchToken = found.ClientToken;
     const reason = found.StateReason;
     if (
       reason?.Code === SPOT_TERMINATION ||

@@ -61,7 +61,7 @@ interface Survey {
   /** Lower priority first, then by name: the order launches fill the clouds in. */
   fleets: Fleet[];
   workers: WorkerReport[];
-  /** Terminations are decided only on a complete observation, as our planner does. */
+  /** Terminations only on a complete observation: the baselines keep the first build's rule. */
   complete: boolean;
   /** Whether the queue was read; when it was not, no job counts. */
   queueSeen: boolean;

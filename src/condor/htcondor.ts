@@ -54,6 +54,7 @@ export class HTCondorPool implements CondorPool {
     this.tools = {
       timeoutSeconds: settings.timeout,
       retries: settings.retries,
+      maxOutputBytes: settings.maxOutputMb * 1024 * 1024,
       ...(settings.binDir === undefined ? {} : { binDir: settings.binDir }),
       ...(retryDelaySeconds === undefined ? {} : { retryDelaySeconds }),
     };

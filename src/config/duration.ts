@@ -57,6 +57,13 @@ export function shortDuration(seconds: number): string {
   return `${amount}${big[0]}${next === undefined || rest === 0 ? "" : `${rest}${next[0]}`}`;
 }
 
+/**
+ * The longest duration a policy file may give: Node's timers cannot wait 2^31 ms (about 24.8
+ * days) or more, and a longer timeout fires at once instead (a tick deadline of 25d abandoned
+ * every tick). 20 days is far beyond any timeout a pool needs.
+ */
+export const MAX_DURATION = 20 * 86400;
+
 /** Schema of a duration field; the parsed value is seconds. */
 export const duration = z
   .union([
@@ -64,4 +71,5 @@ export const duration = z
     z.string().regex(DURATION_PATTERN, "a duration such as 90s, 10m, 2h or 1h30m"),
   ])
   .transform((value) => (typeof value === "number" ? value : (parseDuration(value) ?? 0)))
-  .meta({ description: "Seconds, or a duration such as 90s, 10m, 2h, 1h30m" });
+  .refine((seconds) => seconds <= MAX_DURATION, "at most 20d (longer cannot be timed)")
+  .meta({ description: "Seconds, or a duration such as 90s, 10m, 2h, 1h30m (at most 20d)" });

@@ -58,6 +58,10 @@ const htcondor = z
     tokenFile: z.string().min(1).optional().meta({
       description: "File holding the IDTOKEN (or pool password) workers authenticate with",
     }),
+    maxOutputMb: z.number().int().positive().max(400).default(d.DEFAULT_CONDOR_MAX_OUTPUT_MB).meta({
+      description:
+        "The largest answer of condor_q or condor_status read, in MB; larger is a gap naming the command. Memory while reading: about twice this",
+    }),
     collectorWarmup: positiveDuration.default(d.COLLECTOR_WARMUP).meta({
       description:
         "A collector up for less than this has not heard from every startd yet: no idle or stuck termination meanwhile (keep it above the startds' UPDATE_INTERVAL)",

@@ -84,12 +84,15 @@ export class CondorError extends Error {
   readonly failure: CondorFailure;
   /** The command as a person would type it (for logs; arguments quoted where needed). */
   readonly command: string;
+  /** What went wrong, without the command and stderr. */
+  readonly detail: string;
   readonly stderr: string;
 
   constructor(failure: CondorFailure, command: string, detail: string, stderr = "") {
     super(`${command}: ${detail}${stderr === "" ? "" : ` (stderr: ${stderr})`}`);
     this.failure = failure;
     this.command = command;
+    this.detail = detail;
     this.stderr = stderr;
   }
 }

@@ -2,7 +2,8 @@
  * Running the tools: no shell, a timeout that kills a hung tool, bounded retries, and errors that
  * say which command failed and how (spawn, timeout, exit, output).
  */
-import { chmod, mkdtemp, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import test from "ava";
@@ -20,9 +21,14 @@ const SCHEDD_DOWN =
 function isGone(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+  // Dead but not yet reaped (its parent was killed too, and no init here reaps at once).
+  try {
+    return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
   }
 }
 
@@ -233,4 +239,40 @@ test.serial("without binDir the tools are found on PATH", async (t) => {
     process.env.PATH = path;
   }
   t.deepEqual(await fakes.calls(), [{ tool: "condor_q", argv: ["-version"] }]);
+});
+
+test("an answer larger than the limit is refused as output, naming the command, and the tool is not waited for", async (t) => {
+  const fakes = await scenario({ condor_status: "x".repeat(3 * 1024 * 1024) });
+  const error = await t.throwsAsync(
+    runTool("condor_status", ["-slots"], {
+      binDir: fakes.binDir,
+      timeoutSeconds: 30,
+      retries: 0,
+      maxOutputBytes: 1024 * 1024,
+    }),
+    { instanceOf: CondorError },
+  );
+  t.is(error?.failure, "output");
+  t.is(
+    error?.message,
+    "condor_status -slots: answer larger than 1048576 bytes: not read (condor.maxOutput)",
+  );
+});
+
+test("a tool that hangs after starting children: the timeout kills its whole process group", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-wrapper-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const pids = join(dir, "child.pid");
+  // A wrapper such as a site's condor_q script: it starts a child and waits.
+  await writeFile(join(dir, "condor_q"), `#!/bin/sh\nsleep 300 &\necho $! > ${pids}\nwait\n`, {
+    mode: 0o755,
+  });
+  const error = await t.throwsAsync(
+    runTool("condor_q", [], { binDir: dir, timeoutSeconds: 2, retries: 0 }),
+    { instanceOf: CondorError },
+  );
+  t.is(error?.failure, "timeout");
+  const child = Number((await readFile(pids, "utf8")).trim());
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.true(isGone(child), `the wrapper's child ${child} was killed too`);
 });

@@ -138,6 +138,7 @@ export function fakePool(
       timeout: 10,
       retries: 0,
       collectorWarmup: 600,
+      maxOutputMb: 256,
       binDir: fakes.binDir,
       ...settings,
     },

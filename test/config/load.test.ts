@@ -213,3 +213,18 @@ test("the JSON Schema describes both file kinds and forbids unknown keys", (t) =
   t.deepEqual(schema.$defs.cloud?.required?.sort(), ["maxWorkers", "provider", "worker"]);
   t.deepEqual(schema.$defs.global?.required?.sort(), ["condor", "pool"]);
 });
+
+test("a duration of more than 20 days is refused with its file, line and field: timers cannot wait that long", async (t) => {
+  const dir = await configDir({
+    "autoscaler.yaml": `${VALID_GLOBAL}tickDeadline: 25d\n`,
+    "clouds.d/site-os.yaml": VALID_CLOUD,
+  });
+  const error = await t.throwsAsync(loadConfig(dir), { instanceOf: ConfigError });
+  t.is(error?.problems.length, 1);
+  t.like(error?.problems[0], {
+    file: join(dir, "autoscaler.yaml"),
+    field: "tickDeadline",
+    message: "at most 20d (longer cannot be timed)",
+  });
+  t.true(typeof error?.problems[0]?.line === "number");
+});

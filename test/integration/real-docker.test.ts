@@ -531,6 +531,31 @@ function declareTests(run: RealDockerRun): void {
     });
   }
 
+  for (const [what, make] of [
+    ["a named pipe", `mkfifo ${JOBOUTPUTS}/shutdown_message`],
+    ["a link to /dev/zero", `ln -s /dev/zero ${JOBOUTPUTS}/shutdown_message`],
+  ] as const) {
+    test(`a job that leaves ${what} as shutdown_message neither freezes the list nor is read: gone, no message, removed`, async (t) => {
+      const cloud = what.includes("pipe") ? "hostilepipe" : "hostilelink";
+      const workDir = await run.tempDir(cloud);
+      const { provider } = run.provider(
+        { cloud, provider: { command: ["/bin/sh", "-c", `${make}; exit 0`] } },
+        workDir,
+      );
+      const result = await provider.launch({ count: 1, avoid: [] });
+      t.is(result.error, undefined, result.error?.message);
+      const name = result.instances[0]?.id ?? "";
+      await run.docker.getContainer(name).wait();
+      const listed = await run.provider({ cloud }, workDir).provider.list();
+      t.deepEqual(
+        listed.map((i) => [i.id, i.status, i.fault]),
+        [[name, "gone", { message: "exited with code 0" }]],
+      );
+      t.is(await run.inspect(name), undefined, "removed");
+      t.false(await exists(join(workDir, name)), "its directory removed, the pipe or link with it");
+    });
+  }
+
   test("a container left created (never started) is failed after a while, not booting capacity for ever", async (t) => {
     const cloud = "neverstarted";
     const pool = run.poolOf(cloud);

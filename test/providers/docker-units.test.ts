@@ -3,9 +3,11 @@
  * pilot's shutdown_message (shutdown-message.ts), and which host a new container goes to
  * (placement.ts).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { appendFile, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import test, { type ExecutionContext } from "ava";
 import { DEFAULT_DOCKER_SOCKET } from "../../src/config/defaults.js";
 import { type ErrorKind, ProviderError } from "../../src/model/errors.js";
@@ -25,6 +27,7 @@ import {
   backoffKind,
   exitFault,
   parseShutdownMessage,
+  readShutdownMessage,
 } from "../../src/providers/docker/shutdown-message.js";
 
 async function tempDir(t: ExecutionContext): Promise<string> {
@@ -379,4 +382,31 @@ test("ties go to the host whose name sorts first, whatever the order of the room
   const backward = spread([room("gamma", 2), room("beta", 2), room("alpha", 2)], 4);
   t.deepEqual(forward, ["alpha", "beta", "gamma", "alpha"]);
   t.deepEqual(backward, forward);
+});
+
+// ---- a pilot's shutdown_message is the job's to write: read it as hostile ----
+
+test("a shutdown_message that is a named pipe, a link or huge is read without waiting, following or filling memory", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-joboutputs-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const plain = join(dir, "plain");
+  await writeFile(plain, "300 No more work\n");
+  t.deepEqual(await readShutdownMessage(plain), { code: 300, text: "No more work" });
+
+  const pipe = join(dir, "pipe");
+  await promisify(execFile)("mkfifo", [pipe]);
+  t.is(await readShutdownMessage(pipe), undefined, "a pipe: no message, and no wait for a writer");
+
+  const link = join(dir, "link");
+  await symlink("/dev/zero", link);
+  t.is(await readShutdownMessage(link), undefined, "a link is not followed");
+  await symlink(plain, join(dir, "link-to-plain"));
+  t.is(await readShutdownMessage(join(dir, "link-to-plain")), undefined);
+
+  const huge = join(dir, "huge");
+  await writeFile(huge, `500 ${"x".repeat(50)}\n`);
+  await appendFile(huge, Buffer.alloc(32 * 1024 * 1024, 0x61));
+  t.deepEqual(await readShutdownMessage(huge), { code: 500, text: "x".repeat(50) });
+
+  t.is(await readShutdownMessage(join(dir, "absent")), undefined);
 });

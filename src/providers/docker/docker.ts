@@ -5,7 +5,7 @@
  * path (a local socket always does).
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { z } from "zod";
@@ -24,7 +24,7 @@ import type { LaunchRequest, LaunchResult, Provider, TerminateResult } from "../
 import { connectionOptions, type DockerEndpoint, type Environment, endpoints } from "./endpoint.js";
 import { classifyDockerError, isNameConflict, statusOf } from "./errors.js";
 import { type HostLoad, type HostRoom, roomOn, spread } from "./placement.js";
-import { exitFault, parseShutdownMessage } from "./shutdown-message.js";
+import { exitFault, readShutdownMessage } from "./shutdown-message.js";
 
 /** Labels besides the ownership marks: what a container reserves, and the tag it was made from. */
 export const DOCKER_LABELS = {
@@ -323,13 +323,9 @@ export class DockerProvider implements Provider {
     return instance;
   }
 
-  private async shutdownMessage(name: string) {
-    const file = join(this.containerDir(name), "joboutputs", "shutdown_message");
-    try {
-      return parseShutdownMessage(await readFile(file, "utf8"));
-    } catch {
-      return undefined; // none left (killed, or never started): the exit code says the rest
-    }
+  /** What the pilot said last; the job could write anything there (see readShutdownMessage). */
+  private shutdownMessage(name: string) {
+    return readShutdownMessage(join(this.containerDir(name), "joboutputs", "shutdown_message"));
   }
 
   /**

@@ -6,12 +6,42 @@
  * failed) like a `transient` one. Either way the cloud backs off, so a pilot that fails at start
  * cannot make the daemon start container after container.
  */
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
 import type { ErrorKind } from "../../model/errors.js";
 import type { InstanceFault } from "../../model/snapshot.js";
 
 export interface ShutdownMessage {
   code: number;
   text: string;
+}
+
+/** A shutdown_message is one short line; anything past this is not read. */
+export const SHUTDOWN_MESSAGE_MAX_BYTES = 4096;
+
+/**
+ * Reads the shutdown_message a pilot left, as the hostile file it may be: the job wrote it. Not a
+ * link (O_NOFOLLOW: a link to /dev/zero or /etc/shadow is refused), never waiting (O_NONBLOCK: a
+ * named pipe cannot freeze the daemon), a regular file only, and at most
+ * SHUTDOWN_MESSAGE_MAX_BYTES of it. Undefined when there is none or it is not a plain file.
+ */
+export async function readShutdownMessage(path: string): Promise<ShutdownMessage | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined; // none left (killed, never started), or a link
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return undefined;
+    const buffer = Buffer.alloc(SHUTDOWN_MESSAGE_MAX_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return parseShutdownMessage(buffer.subarray(0, bytesRead).toString("utf8"));
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }
 
 export function parseShutdownMessage(content: string): ShutdownMessage | undefined {

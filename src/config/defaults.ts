@@ -145,6 +145,8 @@ export const MASS_DISAPPEARANCE_MIN = 2;
  * every UPDATE_INTERVAL, 300 s by default): its answer is a gap for idle and stuck terminations.
  */
 export const COLLECTOR_WARMUP = 600;
+/** A policy file, template or token file larger than this is refused: none needs 1 MB. */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 /** The largest answer of an HTCondor tool read (MB): 100k slot ads are about 60 MB. */
 export const DEFAULT_CONDOR_MAX_OUTPUT_MB = 256;
 export const COLLECTOR_SUSPECT_HOLD = 600;

@@ -2,11 +2,13 @@
  * Loads a config directory: `autoscaler.yaml` plus `clouds.d/*.yaml`. Every problem of every file
  * is collected and reported with its file, line and field; nothing half-valid is ever returned.
  */
-import { access, readdir, readFile } from "node:fs/promises";
+import { access, readdir } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { z } from "zod";
+import { readBoundedFile } from "../bounded-file.js";
 import { ConfigError, type ConfigProblem } from "../model/errors.js";
+import { MAX_CONFIG_FILE_BYTES } from "./defaults.js";
 import {
   type AutoscalerConfig,
   CLOUD_NAME_PATTERN,
@@ -32,20 +34,43 @@ interface YamlFile {
 async function readYaml(file: string, problems: ConfigProblem[]): Promise<YamlFile | undefined> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readBoundedFile(file, { maxBytes: MAX_CONFIG_FILE_BYTES });
   } catch (error) {
-    const reason =
-      (error as NodeJS.ErrnoException).code === "ENOENT" ? "file not found" : String(error);
-    problems.push({ file, field: "", message: reason });
+    problems.push({
+      file,
+      field: "",
+      message: error instanceof Error ? error.message : String(error),
+    });
     return undefined;
   }
   const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false });
+  // uniqueKeys: checked below in one pass (the library's own check is quadratic in the keys).
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   if (document.errors.length > 0) {
     for (const error of document.errors) {
       const line = error.linePos?.[0]?.line ?? lineCounter.linePos(error.pos[0]).line;
       problems.push({ file, line, field: "", message: `YAML: ${error.message.split("\n")[0]}` });
     }
+    return undefined;
+  }
+  const duplicates = duplicateKeys(document.contents);
+  if (duplicates.length > 0) {
+    for (const offset of duplicates)
+      problems.push({
+        file,
+        line: lineCounter.linePos(offset).line,
+        field: "",
+        message: "YAML: Map keys must be unique",
+      });
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    // An alias bomb ("billion laughs") stops here, with the library's own limit on aliases.
+    value = document.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    problems.push({ file, field: "", message: `YAML: ${why}` });
     return undefined;
   }
   const lineOf = (path: readonly PathKey[]): number | undefined => {
@@ -69,7 +94,28 @@ async function readYaml(file: string, problems: ConfigProblem[]): Promise<YamlFi
     }
     return offset === undefined ? undefined : lineCounter.linePos(offset).line;
   };
-  return { file, value: document.toJS() ?? {}, lineOf };
+  return { file, value, lineOf };
+}
+
+/** Where a key repeats in a mapping, at any depth: one pass with a set per mapping. */
+function duplicateKeys(root: unknown): number[] {
+  const offsets: number[] = [];
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (seen.has(key)) offsets.push((pair.key as Node | null)?.range?.[0] ?? 0);
+        seen.add(key);
+        stack.push(pair.value);
+      }
+    } else if (isSeq(node)) {
+      stack.push(...node.items);
+    }
+  }
+  return offsets.sort((a, b) => a - b);
 }
 
 function valueAt(value: unknown, path: readonly PathKey[]): unknown {

@@ -7,9 +7,11 @@
  * (`condor-autoscaler validate` names the file and line of every unknown variable), and rendering
  * refuses to leave a variable blank: a worker booted with an empty CONDOR_HOST would never join.
  */
-import { readFile } from "node:fs/promises";
+
 import Mustache from "mustache";
+import { readBoundedFile } from "../bounded-file.js";
 import type { ConfigProblem } from "../model/errors.js";
+import { MAX_CONFIG_FILE_BYTES } from "./defaults.js";
 
 /** Every variable a user-data template may use, with what it holds. */
 export const USER_DATA_VARIABLES = {
@@ -162,7 +164,7 @@ export function checkUserDataTemplate(text: string, file: string): ConfigProblem
 export async function checkUserDataFile(file: string): Promise<ConfigProblem[]> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readBoundedFile(file, { maxBytes: MAX_CONFIG_FILE_BYTES });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return [{ file, field: "userData", message: `cannot read template: ${reason}` }];

@@ -9,11 +9,11 @@
  * bound and validated; an unreadable or foreign file is logged and ignored: the daemon then starts
  * from the clouds alone, as without the option.
  */
-import { constants } from "node:fs";
-import { open, rename, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type Logger from "bunyan";
 import { z } from "zod";
+import { readBoundedFile, UnreadableFile } from "../bounded-file.js";
 import type { Memory } from "../model/memory.js";
 import type { TickObserver, TickReport } from "./report.js";
 
@@ -60,42 +60,21 @@ export function memoryOf(state: PersistedState): Memory {
   return memory;
 }
 
-async function readBounded(path: string): Promise<string | undefined> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    // Non-blocking: opening a named pipe put there would otherwise wait for a writer for ever.
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (error) {
-    if ((error as { code?: unknown }).code === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new Error("not a regular file");
-    if (info.size > MAX_STATE_BYTES) throw new Error(`larger than ${MAX_STATE_BYTES} bytes`);
-    const buffer = Buffer.alloc(Math.min(info.size, MAX_STATE_BYTES));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, bytesRead).toString("utf8");
-  } finally {
-    await handle.close();
-  }
-}
-
 /** The state of `pool` in `path`; undefined when there is none (or none usable: logged). */
 export async function loadState(
   path: string,
   pool: string,
   log: Logger,
 ): Promise<PersistedState | undefined> {
-  let text: string | undefined;
+  let text: string;
   try {
-    text = await readBounded(path);
+    text = await readBoundedFile(path, { maxBytes: MAX_STATE_BYTES });
   } catch (error) {
+    if (error instanceof UnreadableFile && error.reason === "missing") return undefined;
     const why = error instanceof Error ? error.message : String(error);
     log.warn({ state: path }, `state file ${path} ignored: ${why}`);
     return undefined;
   }
-  if (text === undefined) return undefined;
   let parsed: ReturnType<typeof stateSchema.safeParse>;
   try {
     parsed = stateSchema.safeParse(JSON.parse(text));

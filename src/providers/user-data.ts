@@ -2,8 +2,10 @@
  * Renders a cloud's user-data template at launch time. The token is read from its file for every
  * launch (so a rotated token is picked up) and never logged.
  */
-import { readFile } from "node:fs/promises";
+
 import { hostname } from "node:os";
+import { readBoundedFile } from "../bounded-file.js";
+import { MAX_CONFIG_FILE_BYTES } from "../config/defaults.js";
 import type { AutoscalerConfig, CloudConfig } from "../config/schema.js";
 import { renderUserData } from "../config/user-data.js";
 
@@ -27,8 +29,10 @@ export function userDataRenderer(
   const tokenFile = condor.kind === "htcondor" ? condor.tokenFile : undefined;
   return async (workerName) => {
     const [text, token] = await Promise.all([
-      readFile(template, "utf8"),
-      tokenFile === undefined ? Promise.resolve("") : readFile(tokenFile, "utf8"),
+      readBoundedFile(template, { maxBytes: MAX_CONFIG_FILE_BYTES }),
+      tokenFile === undefined
+        ? Promise.resolve("")
+        : readBoundedFile(tokenFile, { maxBytes: MAX_CONFIG_FILE_BYTES }),
     ]);
     return renderUserData(text, {
       headNode: headNodeOf(config),

@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import test from "ava";
 import * as defaults from "../../src/config/defaults.js";
 import { parseDuration } from "../../src/config/duration.js";
@@ -227,4 +229,47 @@ test("a duration of more than 20 days is refused with its file, line and field: 
     message: "at most 20d (longer cannot be timed)",
   });
   t.true(typeof error?.problems[0]?.line === "number");
+});
+
+test("hostile policy files: an alias bomb, a named pipe, a huge file and duplicate keys are problems with their file, never a crash or a hang", async (t) => {
+  const bomb = [
+    "pool: x",
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+    ...Array.from(
+      { length: 8 },
+      (_, i) =>
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9)
+          .fill(`*${String.fromCharCode(97 + i)}`)
+          .join(",")}]`,
+    ),
+    "",
+  ].join("\n");
+  const dir = await configDir({
+    "autoscaler.yaml": bomb,
+    "clouds.d/site-os.yaml": `${VALID_CLOUD}maxWorkers: 3\n`,
+    "clouds.d/big.yaml": `# ${"x".repeat(2 * 1024 * 1024)}\n`,
+  });
+  await promisify(execFile)("mkfifo", [join(dir, "clouds.d", "pipe.yaml")]);
+  const error = await t.throwsAsync(loadConfig(dir), { instanceOf: ConfigError });
+  const byFile = (name: string) =>
+    (error?.problems ?? []).filter((p) => p.file.endsWith(name)).map((p) => [p.line, p.message]);
+  t.deepEqual(byFile("autoscaler.yaml"), [
+    [undefined, "YAML: Excessive alias count indicates a resource exhaustion attack"],
+  ]);
+  t.deepEqual(byFile("pipe.yaml"), [[undefined, "not a regular file (a pipe, a device?)"]]);
+  t.deepEqual(byFile("big.yaml"), [[undefined, "larger than 1048576 bytes"]]);
+  t.deepEqual(byFile("site-os.yaml")[0], [
+    VALID_CLOUD.split("\n").length,
+    "YAML: Map keys must be unique",
+  ]);
+});
+
+test("a mapping of 40,000 keys is checked in one pass (each unknown key named)", async (t) => {
+  const keys = Array.from({ length: 40_000 }, (_, i) => `k${i}: ${i}`).join("\n");
+  const dir = await configDir({
+    "autoscaler.yaml": `${VALID_GLOBAL}${keys}\n`,
+    "clouds.d/site-os.yaml": VALID_CLOUD,
+  });
+  const error = await t.throwsAsync(loadConfig(dir), { instanceOf: ConfigError });
+  t.is(error?.problems.filter((p) => p.message === "unknown key").length, 40_000);
 });

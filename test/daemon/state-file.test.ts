@@ -71,7 +71,7 @@ test("a missing file is a first start; another pool's, a broken or huge one, or 
     `state file ${other} ignored: it is pool atlas's`,
     `state file ${broken} ignored: not JSON`,
     `state file ${huge} ignored: larger than 4194304 bytes`,
-    `state file ${pipe} ignored: not a regular file`,
+    `state file ${pipe} ignored: not a regular file (a pipe, a device?)`,
   ]);
   t.is(
     await readFile(other, "utf8"),

@@ -6,8 +6,7 @@
  * failed) like a `transient` one. Either way the cloud backs off, so a pilot that fails at start
  * cannot make the daemon start container after container.
  */
-import { constants } from "node:fs";
-import { open } from "node:fs/promises";
+import { readBoundedFile } from "../../bounded-file.js";
 import type { ErrorKind } from "../../model/errors.js";
 import type { InstanceFault } from "../../model/snapshot.js";
 
@@ -26,21 +25,16 @@ export const SHUTDOWN_MESSAGE_MAX_BYTES = 4096;
  * SHUTDOWN_MESSAGE_MAX_BYTES of it. Undefined when there is none or it is not a plain file.
  */
 export async function readShutdownMessage(path: string): Promise<ShutdownMessage | undefined> {
-  let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    return parseShutdownMessage(
+      await readBoundedFile(path, {
+        maxBytes: SHUTDOWN_MESSAGE_MAX_BYTES,
+        noFollow: true,
+        truncate: true,
+      }),
+    );
   } catch {
-    return undefined; // none left (killed, never started), or a link
-  }
-  try {
-    if (!(await handle.stat()).isFile()) return undefined;
-    const buffer = Buffer.alloc(SHUTDOWN_MESSAGE_MAX_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return parseShutdownMessage(buffer.subarray(0, bytesRead).toString("utf8"));
-  } catch {
-    return undefined;
-  } finally {
-    await handle.close();
+    return undefined; // none left (killed, never started), or not a plain file
   }
 }
 

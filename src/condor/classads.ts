@@ -76,7 +76,23 @@ export function booleanAttr(ad: ClassAd, name: string): boolean | undefined {
   return typeof value === "boolean" ? value : undefined;
 }
 
-/** Quotes a string as a ClassAd string literal. */
+/**
+ * Quotes a string as a ClassAd string literal. Line breaks and other control characters are
+ * escaped too: an ad file is one attribute per line, and a name with a newline would end it.
+ */
 export function classAdString(value: string): string {
-  return `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+  const escaped = value
+    .replaceAll("\\", "\\\\")
+    .replaceAll('"', '\\"')
+    .replaceAll("\n", "\\n")
+    .replaceAll("\r", "\\r")
+    .replaceAll("\t", "\\t");
+  // Any other control character is dropped.
+  const printable = [...escaped]
+    .filter((char) => {
+      const code = char.charCodeAt(0);
+      return code >= 0x20 && code !== 0x7f;
+    })
+    .join("");
+  return `"${printable}"`;
 }

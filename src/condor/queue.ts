@@ -200,5 +200,10 @@ export async function queryIdleJobs(
     skipped.count += answer.skipped.count;
     skipped.example ??= answer.skipped.example;
   }
-  return { jobs: answers.flatMap((answer) => answer.jobs), skipped };
+  // A schedd listed twice (or answering twice under -global) must not count its jobs twice.
+  const seen = new Set<string>();
+  const jobs = answers
+    .flatMap((answer) => answer.jobs)
+    .filter((job) => !seen.has(job.id) && seen.add(job.id) !== undefined);
+  return { jobs, skipped };
 }

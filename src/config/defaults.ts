@@ -145,6 +145,10 @@ export const MASS_DISAPPEARANCE_MIN = 2;
  * every UPDATE_INTERVAL, 300 s by default): its answer is a gap for idle and stuck terminations.
  */
 export const COLLECTOR_WARMUP = 600;
+/** Connections the status endpoint holds at once; more are refused until some close. */
+export const STATUS_MAX_CONNECTIONS = 64;
+/** A status client that has not sent its request, or idles, this long (seconds) is dropped. */
+export const STATUS_CLIENT_TIMEOUT = 10;
 /** A policy file, template or token file larger than this is refused: none needs 1 MB. */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 /** The largest answer of an HTCondor tool read (MB): 100k slot ads are about 60 MB. */

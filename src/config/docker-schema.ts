@@ -5,6 +5,50 @@ import { duration } from "./duration.js";
 
 const positiveDuration = duration.refine((seconds) => seconds >= 1, "must be at least 1s");
 
+/**
+ * Head-node paths never to be handed to a pilot (whose jobs are not trusted) nor written into:
+ * the root, kernel interfaces, root's home, and where credentials live. (/etc/machinefeatures,
+ * WLCG's place for machine features, stays allowed; /etc itself does not.)
+ */
+const PROTECTED = [
+  "/root",
+  "/proc",
+  "/sys",
+  "/dev",
+  "/boot",
+  "/run",
+  "/etc/condor",
+  "/etc/condor-autoscaler",
+  "/etc/openstack",
+  "/etc/ssh",
+  "/etc/ssl/private",
+  "/etc/pki",
+  "/etc/shadow",
+  "/etc/gshadow",
+  "/etc/sudoers",
+];
+/** Refused as a whole, though paths below them may be given. */
+const PROTECTED_EXACTLY = ["/", "/etc", "/home", "/var", "/usr"];
+
+/** Why a host path may not be given to pilots, or undefined when it may. */
+export function unsafeHostPath(path: string): string | undefined {
+  if (!path.startsWith("/")) return "must be an absolute path";
+  if (path.split("/").some((part) => part === ".." || part === "."))
+    return "must not contain . or .. (write the path it means)";
+  const normal = path.replace(/\/+$/, "") || "/";
+  if (normal === "/") return "the head node's whole file system: refused";
+  if (PROTECTED_EXACTLY.includes(normal))
+    return `all of ${normal}: refused (name the directory meant)`;
+  const inside = PROTECTED.find((p) => normal === p || normal.startsWith(`${p}/`));
+  if (inside !== undefined) return `${inside} is the head node's own: refused`;
+  return undefined;
+}
+
+const hostPath = z.string().superRefine((path, context) => {
+  const why = unsafeHostPath(path);
+  if (why !== undefined) context.addIssue({ code: "custom", message: why });
+});
+
 const dockerHost = z
   .strictObject({
     url: z
@@ -79,14 +123,14 @@ export const dockerProviderSchema = z
     cpuLimit: z.enum(["nanoCpus", "cpuShares"]).default("nanoCpus").meta({
       description: "nanoCpus: a hard limit of worker.cpus; cpuShares: a weight of 1024 per cpu",
     }),
-    workDir: z.string().min(1).default(d.DEFAULT_DOCKER_WORK_DIR).meta({
+    workDir: hostPath.default(d.DEFAULT_DOCKER_WORK_DIR).meta({
       description:
         "Directory for each container's user_data and joboutputs; must be the same path on every host (local, or shared)",
     }),
-    machineFeatures: z.string().min(1).optional().meta({
+    machineFeatures: hostPath.optional().meta({
       description: "Host directory mounted read-only at /etc/machinefeatures",
     }),
-    jobFeatures: z.string().min(1).optional().meta({
+    jobFeatures: hostPath.optional().meta({
       description: "Host directory mounted read-only at /etc/jobfeatures",
     }),
     cvmfs: z.boolean().default(false).meta({ description: "Mount the host's /cvmfs read-only" }),
@@ -97,7 +141,7 @@ export const dockerProviderSchema = z
     mounts: z
       .array(
         z.strictObject({
-          source: z.string().regex(/^\//, "an absolute path on the Docker host"),
+          source: hostPath,
           target: z.string().regex(/^\//, "an absolute path in the container"),
           readOnly: z.boolean().default(true),
         }),

@@ -2,7 +2,7 @@
  * Loads a config directory: `autoscaler.yaml` plus `clouds.d/*.yaml`. Every problem of every file
  * is collected and reported with its file, line and field; nothing half-valid is ever returned.
  */
-import { access, readdir } from "node:fs/promises";
+import { access, readdir, stat } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { z } from "zod";
@@ -97,6 +97,30 @@ async function readYaml(file: string, problems: ConfigProblem[]): Promise<YamlFi
   return { file, value, lineOf };
 }
 
+/** Docker paths that would hand the config directory (policy files, token) to pilots. */
+function configPathsExposed(
+  provider: CloudConfig["provider"],
+  configDir: string,
+): Array<{ field: string; path: string }> {
+  if (provider.kind !== "docker") return [];
+  const inside = (path: string) => {
+    const full = resolve(path);
+    return full === configDir || full.startsWith(`${configDir}/`);
+  };
+  const paths: Array<{ field: string; path: string | undefined }> = [
+    { field: "provider.workDir", path: provider.workDir },
+    { field: "provider.machineFeatures", path: provider.machineFeatures },
+    { field: "provider.jobFeatures", path: provider.jobFeatures },
+    ...provider.mounts.map((mount, index) => ({
+      field: `provider.mounts.${index}.source`,
+      path: mount.source,
+    })),
+  ];
+  return paths.flatMap(({ field, path }) =>
+    path !== undefined && inside(path) ? [{ field, path }] : [],
+  );
+}
+
 /** Where a key repeats in a mapping, at any depth: one pass with a set per mapping. */
 function duplicateKeys(root: unknown): number[] {
   const offsets: number[] = [];
@@ -161,6 +185,14 @@ function validate<S extends z.ZodType>(
   return undefined;
 }
 
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
@@ -188,6 +220,15 @@ async function loadCloud(
   const settings = validate(cloudSchema, source, problems);
   if (settings === undefined || problems.length > before) return undefined;
   const cloud: CloudConfig = { ...settings, name, file };
+  const exposed = configPathsExposed(settings.provider, dirname(dirname(file)));
+  for (const { field, path } of exposed)
+    problems.push({
+      file,
+      line: source.lineOf(["provider", ...field.split(".").slice(1)]),
+      field,
+      message: `${path} is inside the config directory (it holds the policy and the token): refused`,
+    });
+  if (exposed.length > 0) return undefined;
   if (settings.userData !== undefined) {
     const path = resolve(dirname(file), settings.userData);
     if (await exists(path)) {
@@ -218,6 +259,18 @@ export async function loadConfig(dir: string): Promise<AutoscalerConfig> {
   const globalSource = await readYaml(join(root, GLOBAL_FILE), problems);
   const global: GlobalSettings | undefined =
     globalSource === undefined ? undefined : validate(globalSchema, globalSource, problems);
+  const logFile = global?.logging.file;
+  if (
+    globalSource !== undefined &&
+    logFile !== undefined &&
+    !(await isDirectory(dirname(resolve(logFile))))
+  )
+    problems.push({
+      file: globalSource.file,
+      line: globalSource.lineOf(["logging", "file"]),
+      field: "logging.file",
+      message: `its directory ${dirname(resolve(logFile))} does not exist`,
+    });
 
   const cloudsDir = join(root, CLOUDS_DIR);
   let cloudFiles: string[] = [];

@@ -44,11 +44,35 @@ export function formatPretty(record: LogRecord): string {
   return `${time} ${level} ${component}${record.msg}\n`;
 }
 
+/**
+ * A log destination that fails (a full disk, a closed stdout, a file that could not be opened)
+ * must not take the daemon with it: the failure is said once on stderr and records are dropped.
+ */
+function survivable(sink: Writable, what: string): Writable {
+  let said = false;
+  sink.on("error", (error: Error) => {
+    if (said) return;
+    said = true;
+    try {
+      process.stderr.write(
+        `condor-autoscaler: the log (${what}) cannot be written, records are dropped: ${error.message}\n`,
+      );
+    } catch {
+      // stderr is gone too: nothing left to tell
+    }
+  });
+  return sink;
+}
+
+function writable(out: Writable): boolean {
+  return !out.destroyed && !out.writableEnded;
+}
+
 /** One JSON line per record, as bunyan writes it, after redaction. */
 class JsonStream {
   constructor(private readonly out: Writable) {}
   write(record: unknown): void {
-    if (typeof record !== "object" || record === null) return;
+    if (typeof record !== "object" || record === null || !writable(this.out)) return;
     const redacted = redactRecord(record);
     let line: string;
     try {
@@ -65,7 +89,7 @@ class JsonStream {
 class PrettyStream {
   constructor(private readonly out: Writable) {}
   write(record: unknown): void {
-    if (typeof record !== "object" || record === null) return;
+    if (typeof record !== "object" || record === null || !writable(this.out)) return;
     const redacted = redactRecord(record);
     if (isLogRecord(redacted)) this.out.write(formatPretty(redacted));
   }
@@ -81,7 +105,10 @@ const openFiles = new WeakMap<Logger, WriteStream>();
 export function createLog(settings: LogSettings, out: Writable = process.stdout): Logger {
   const file =
     settings.file === undefined ? undefined : createWriteStream(settings.file, { flags: "a" });
-  const sink: Writable = file ?? out;
+  const sink: Writable =
+    file === undefined
+      ? survivable(out, "standard output")
+      : survivable(file, settings.file ?? "file");
   const stream = settings.format === "pretty" ? new PrettyStream(sink) : new JsonStream(sink);
   const log = Logger.createLogger({
     name: "condor-autoscaler",
@@ -99,8 +126,9 @@ export async function closeLog(log: Logger): Promise<void> {
   const file = openFiles.get(log);
   if (file === undefined) return;
   openFiles.delete(log);
-  await new Promise<void>((resolve, reject) => {
-    file.once("error", reject);
+  if (!writable(file)) return;
+  await new Promise<void>((resolve) => {
+    file.once("error", () => resolve());
     file.end(() => resolve());
   });
 }

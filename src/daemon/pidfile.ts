@@ -9,6 +9,7 @@
  * starting together over a stale file cannot both win.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { link, open, readFile, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -91,11 +92,28 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether a live process is a condor-autoscaler daemon, by its command line (/proc). A pid of a
+ * stale file may have been reused by anything, pid 1 included: that must not block a start.
+ * Where /proc cannot tell (another OS, another user's process hidden), it is taken for one.
+ */
+function looksLikeUs(pid: number): boolean {
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return true;
+  }
+  return /condor-autoscaler|cli\.(js|ts)/.test(cmdline.replaceAll("\0", " "));
+}
+
 /** Why a file's holder no longer counts, or undefined when it is a live process other than us. */
 function staleness(holder: Holder): string | undefined {
   if (holder.pid === undefined) return "its content is not a pid";
   if (holder.pid === process.pid) return `it names our own pid ${holder.pid} (an earlier process)`;
   if (!isAlive(holder.pid)) return `process ${holder.pid} is not running`;
+  if (!looksLikeUs(holder.pid))
+    return `process ${holder.pid} is not a condor-autoscaler (a pid reused since)`;
   return undefined;
 }
 

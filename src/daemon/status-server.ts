@@ -3,8 +3,10 @@
  * GET /healthz (200 while ticks complete in time, else 503 with the reason) and GET /status (the
  * last tick as JSON). It binds the configured address, loopback unless told otherwise.
  */
+
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type Logger from "bunyan";
+import { STATUS_CLIENT_TIMEOUT, STATUS_MAX_CONNECTIONS } from "../config/defaults.js";
 import type { HealthVerdict, StatusDocument } from "./status.js";
 
 export interface MetricsSource {
@@ -90,6 +92,12 @@ export function startStatusServer(options: StatusServerOptions): Promise<StatusS
       else response.destroy();
     });
   });
+  // A scraper needs a connection or two: slow or idle clients must not use up the daemon's files.
+  server.maxConnections = STATUS_MAX_CONNECTIONS;
+  server.headersTimeout = STATUS_CLIENT_TIMEOUT * 1000;
+  server.requestTimeout = STATUS_CLIENT_TIMEOUT * 1000;
+  server.keepAliveTimeout = 5000;
+  server.setTimeout(STATUS_CLIENT_TIMEOUT * 1000, (socket) => socket.destroy());
   return new Promise((resolve, reject) => {
     const failed = (error: Error) => {
       reject(

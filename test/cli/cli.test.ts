@@ -1,8 +1,8 @@
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
-import { cli, ROOT, records } from "./run-cli.js";
+import { cli, ROOT, records, startCli } from "./run-cli.js";
 
 const DEMO = join(ROOT, "examples/simulated");
 
@@ -126,4 +126,45 @@ test("run refuses an invalid config directory with its problems", async (t) => {
   const result = await cli(["run", "--config", join(ROOT, "test")]);
   t.is(result.code, 1);
   t.regex(result.stderr, /autoscaler\.yaml: file not found/);
+});
+
+/** A copy of the demo whose autoscaler.yaml logs to `file`. */
+async function demoLoggingTo(file: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-log-"));
+  await cp(DEMO, dir, { recursive: true });
+  const global = join(dir, "autoscaler.yaml");
+  const text = await readFile(global, "utf8");
+  await writeFile(global, text.replace("logging:\n", `logging:\n  file: ${file}\n`));
+  return dir;
+}
+
+test("a log file on a full disk (/dev/full) does not crash the daemon: it says so once on stderr and ticks on", async (t) => {
+  const dir = await demoLoggingTo("/dev/full");
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const result = await cli(["run", "--config", dir, "--once"]);
+  t.is(result.code, 0, result.stderr);
+  t.is(
+    result.stderr.match(/the log \(\/dev\/full\) cannot be written, records are dropped: ENOSPC/g)
+      ?.length,
+    1,
+    result.stderr,
+  );
+});
+
+test("a log file in a directory that does not exist is refused by validate with its file, line and field", async (t) => {
+  const dir = await demoLoggingTo("/nonexistent-dir/autoscaler.log");
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const result = await cli(["validate", dir]);
+  t.is(result.code, 1);
+  t.regex(
+    result.stderr,
+    /autoscaler\.yaml:\d+: logging\.file: its directory \/nonexistent-dir does not exist/,
+  );
+});
+
+test("a closed standard output does not crash the daemon (EPIPE): the tick completes, exit 0", async (t) => {
+  const child = startCli(["run", "--config", DEMO, "--once", "--log-format", "json"]);
+  child.stdout?.destroy(); // the reader went away
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  t.is(code, 0);
 });

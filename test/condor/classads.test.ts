@@ -135,3 +135,9 @@ test("classAdString quotes and escapes a ClassAd string literal", (t) => {
   t.is(classAdString("i-0abc"), '"i-0abc"');
   t.is(classAdString('a"b\\c'), '"a\\"b\\\\c"');
 });
+
+test("classAdString escapes line breaks and drops other control characters: a name cannot end an ad file's line", (t) => {
+  t.is(classAdString("w-1\nRequirements = true"), '"w-1\\nRequirements = true"');
+  t.is(classAdString("a\r\tb\u0000c\u001bd"), '"a\\r\\tbcd"');
+  t.false(classAdString("x\ny").includes("\n"));
+});

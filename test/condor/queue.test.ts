@@ -338,3 +338,14 @@ test("the real pool's jobs with request expressions (no request_memory, request_
     ],
   );
 });
+
+test("the same schedd listed twice (or one answering twice) counts each job once", async (t) => {
+  const fakes = await scenario({ "condor_q@vm.af": fixture("01_condor_q_idle_jobs.af.txt") });
+  const jobs = await fakePool(fakes, { schedds: ["vm", "vm"] }).pool.idleJobs(ALL);
+  t.is(jobs.length, 6);
+  const doubled = await scenario({
+    "condor_q.af":
+      fixture("01_condor_q_idle_jobs.af.txt") + fixture("01_condor_q_idle_jobs.af.txt"),
+  });
+  t.is((await fakePool(doubled).pool.idleJobs(ALL)).length, 6);
+});

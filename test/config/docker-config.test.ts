@@ -1,4 +1,6 @@
 /** The `provider: {kind: docker}` section of a cloud file, as loadConfig reads and checks it. */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import test from "ava";
 import * as defaults from "../../src/config/defaults.js";
 import type { DockerProviderSettings } from "../../src/config/docker-schema.js";
@@ -259,4 +261,54 @@ test("perJob is a docker setting: another provider kind refuses it", async (t) =
     problems.some((p) => p.field === "provider.perJob" && /unknown key/.test(p.message)),
     JSON.stringify(problems),
   );
+});
+
+test("host paths that would expose the head node to pilots are refused: /, /etc, .. and the config directory", async (t) => {
+  for (const [yaml, field, message] of [
+    [
+      "  machineFeatures: /\n",
+      "provider.machineFeatures",
+      "the head node's whole file system: refused",
+    ],
+    [
+      "  jobFeatures: /etc\n",
+      "provider.jobFeatures",
+      "all of /etc: refused (name the directory meant)",
+    ],
+    [
+      "  jobFeatures: /etc/condor/tokens.d\n",
+      "provider.jobFeatures",
+      "/etc/condor is the head node's own: refused",
+    ],
+    [
+      "  workDir: /var/lib/../../etc\n",
+      "provider.workDir",
+      "must not contain . or .. (write the path it means)",
+    ],
+    [
+      "  mounts:\n    - source: /root/.ssh\n      target: /x\n",
+      "provider.mounts.0.source",
+      "/root is the head node's own: refused",
+    ],
+  ] as const) {
+    const error = await t.throwsAsync(loadCloud(dockerCloud(`  image: "pilot:1"\n${yaml}`)), {
+      instanceOf: ConfigError,
+    });
+    t.like(error?.problems[0], { field, message }, yaml);
+  }
+});
+
+test("a mount of the config directory itself (policy files, the token) is refused", async (t) => {
+  const dir = await configDir({
+    "autoscaler.yaml": VALID_GLOBAL,
+    "clouds.d/site-os.yaml":
+      "provider:\n  kind: docker\n  image: pilot:1\n  mounts:\n    - source: PLACEHOLDER\n      target: /cfg\nmaxWorkers: 2\nworker:\n  cpus: 1\n  memoryMb: 1000\n",
+  });
+  const file = join(dir, "clouds.d/site-os.yaml");
+  await writeFile(file, (await readFile(file, "utf8")).replace("PLACEHOLDER", dir));
+  const error = await t.throwsAsync(loadConfig(dir), { instanceOf: ConfigError });
+  t.like(error?.problems[0], {
+    field: "provider.mounts.0.source",
+    message: `${dir} is inside the config directory (it holds the policy and the token): refused`,
+  });
 });

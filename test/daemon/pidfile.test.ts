@@ -23,8 +23,11 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** A real process that idles until killed. */
+/** A live stand-in for another daemon: its command line names condor-autoscaler, as a real one's does. */
 async function sleeper(): Promise<ChildProcess & { pid: number }> {
-  const child = spawn(process.execPath, ["-e", "setTimeout(()=>{},60000)"], { stdio: "ignore" });
+  const child = spawn(process.execPath, ["-e", "setTimeout(()=>{},60000)", "condor-autoscaler"], {
+    stdio: "ignore",
+  });
   await once(child, "spawn");
   if (child.pid === undefined) throw new Error("no pid");
   return Object.assign(child, { pid: child.pid });
@@ -81,12 +84,13 @@ test("the refusal names the pool the holder's file says it runs", async (t) => {
   t.is(error?.pool, "otherpool");
 });
 
-test("a process we may not signal (EPERM) counts as alive", async (t) => {
-  // pid 1 always exists; unprivileged, signalling it answers EPERM, as root it succeeds.
+test("a file naming a live process that is no condor-autoscaler (pid 1, a reused pid) is stale: the start goes ahead", async (t) => {
   const path = await pidfilePath();
   await writeFile(path, "1\nmypool\n");
-  const error = await t.throwsAsync(acquirePidfile(path, "mypool"), { instanceOf: PidfileError });
-  t.is(error?.holder, 1);
+  const pidfile = await acquirePidfile(path, "mypool");
+  t.is(pidfile.replaced?.pid, 1);
+  t.is(pidfile.replaced?.reason, "process 1 is not a condor-autoscaler (a pid reused since)");
+  await pidfile.release();
 });
 
 test("an unparsable file is stale and replaced, with no pid to report", async (t) => {

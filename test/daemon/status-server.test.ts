@@ -1,5 +1,6 @@
 import { createServer } from "node:net";
 import test from "ava";
+import { STATUS_MAX_CONNECTIONS } from "../../src/config/defaults.js";
 import { Metrics } from "../../src/daemon/metrics.js";
 import { type StatusDocument, StatusTracker } from "../../src/daemon/status.js";
 import {
@@ -366,4 +367,45 @@ test("GET /healthz answers 503 with the reasons while a source has failed for st
     status: 503,
     body: "the collector (condor_status) failing for 15m: collector down; alpha disabled (auth) until the config is reloaded: listing refused 3 ticks in a row: AuthFailure\n",
   });
+});
+
+test("idle connections cannot use up the daemon: past the limit they are refused, and the endpoint answers once they go", async (t) => {
+  const s = await setup(t);
+  const { connect } = await import("node:net");
+  const sockets = await Promise.all(
+    Array.from(
+      { length: STATUS_MAX_CONNECTIONS + 20 },
+      () =>
+        new Promise<import("node:net").Socket>((resolve) => {
+          const socket = connect(s.server.port, "127.0.0.1", () => resolve(socket));
+          socket.on("error", () => resolve(socket));
+        }),
+    ),
+  );
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+  });
+  // The server closes what it will not hold: wait until the extra ones see their end.
+  const closed = await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<boolean>((resolve) => {
+          if (socket.destroyed) return resolve(true);
+          socket.once("close", () => resolve(true));
+          setTimeout(() => resolve(false), 2000);
+        }),
+    ),
+  );
+  t.true(closed.filter(Boolean).length >= 20, `${closed.filter(Boolean).length} closed`);
+  for (const socket of sockets) socket.destroy();
+  // The server counts a connection gone once it has seen it close: ask until it has.
+  let status = 0;
+  for (let attempt = 0; attempt < 50 && status !== 200; attempt += 1) {
+    status = await fetch(`http://127.0.0.1:${s.server.port}/healthz`).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.is(status, 200);
 });

@@ -7,8 +7,8 @@
  * to the `condor` user). Jobs are submitted as `nobody`: HTCondor refuses jobs of root and of the
  * condor user.
  *
- * Pilots run the busybox test image with the release, the host's /usr, /lib, /lib64 and
- * passwd/group bind-mounted read-only (as CVMFS would provide HTCondor), on the host's network,
+ * Pilots run the busybox test image with the release, the host's /usr/lib (also as /lib), /lib64
+ * and passwd/group bind-mounted read-only (as CVMFS would provide HTCondor), on the host's network,
  * started by `start.sh`, which makes HTCondor's local directory and runs examples/pilot/entrypoint.sh.
  */
 import { execFile, spawn } from "node:child_process";
@@ -250,7 +250,7 @@ export class PersonalPool {
       },
       mounts: [
         bind(this.release, PILOT_RELEASE),
-        bind("/usr", "/usr"),
+        bind("/usr/lib", "/usr/lib"),
         bind("/usr/lib", "/lib"),
         bind("/lib64", "/lib64"),
         bind("/etc/passwd", "/etc/passwd"),

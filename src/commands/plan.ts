@@ -3,6 +3,7 @@ import { createBackends } from "../backends.js";
 import { formatDuration } from "../config/duration.js";
 import { poolPolicy } from "../config/policies.js";
 import { createLog } from "../daemon/log.js";
+import { redact, redactText } from "../daemon/redact.js";
 import { emptyMemory } from "../model/memory.js";
 import type { Action, Plan } from "../model/plan.js";
 import type { Snapshot } from "../model/snapshot.js";
@@ -10,6 +11,7 @@ import { plan } from "../policy/plan.js";
 import { describeCalls } from "../tick/act.js";
 import { observe } from "../tick/observe.js";
 import { loadOrExit } from "./load.js";
+import { registerConfiguredSecrets } from "./secrets.js";
 import { table } from "./table.js";
 
 /** Exit status of `plan` when a source could not be read: what it printed is partial. */
@@ -83,6 +85,7 @@ export function formatPlan(
 
 export async function planCommand(dir: string, json: boolean): Promise<number> {
   const config = await loadOrExit(dir);
+  await registerConfiguredSecrets(config);
   // Logs go to stderr so that stdout holds only the plan.
   const log = createLog(
     { ...config.global.logging, format: "pretty", level: "warn" },
@@ -101,11 +104,11 @@ export async function planCommand(dir: string, json: boolean): Promise<number> {
   const unobserved = unobservedOf(snapshot);
   if (json) {
     const { demand, workers, unfit, notes } = decided;
-    process.stdout.write(
-      `${JSON.stringify({ demand, workers, actions, unfit, notes, unobserved }, null, 2)}\n`,
-    );
+    // Error texts from tools and clouds are in the notes: scrubbed as the logs are.
+    const document = redact({ demand, workers, actions, unfit, notes, unobserved });
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   } else {
-    process.stdout.write(formatPlan({ ...decided, actions }, unobserved));
+    process.stdout.write(redactText(formatPlan({ ...decided, actions }, unobserved)));
   }
   return snapshot.gaps.length === 0 ? 0 : PLAN_INCOMPLETE;
 }

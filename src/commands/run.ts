@@ -19,6 +19,7 @@ import type { PoolPolicy } from "../model/policy.js";
 import { seededRandom } from "../random.js";
 import { reloadBackends } from "../reload.js";
 import { loadOrExit } from "./load.js";
+import { registerConfiguredSecrets } from "./secrets.js";
 
 export interface RunOptions {
   config: string;
@@ -34,6 +35,7 @@ export interface RunOptions {
 
 export async function runCommand(options: RunOptions): Promise<number> {
   const config = await loadOrExit(options.config);
+  await registerConfiguredSecrets(config);
   const log = createLog({
     ...config.global.logging,
     ...(options.logFormat === undefined ? {} : { format: options.logFormat }),

@@ -107,8 +107,8 @@ function configPathsExposed(
     const full = resolve(path);
     return full === configDir || full.startsWith(`${configDir}/`);
   };
+  // workDir is not among them: only each container's own directory in it is mounted.
   const paths: Array<{ field: string; path: string | undefined }> = [
-    { field: "provider.workDir", path: provider.workDir },
     { field: "provider.machineFeatures", path: provider.machineFeatures },
     { field: "provider.jobFeatures", path: provider.jobFeatures },
     ...provider.mounts.map((mount, index) => ({

@@ -11,7 +11,9 @@
  * The record is copied, never changed in place: bunyan hands the same object to every stream.
  */
 
-export const REDACTED = "[REDACTED]";
+import { maskKnownSecrets, REDACTED } from "../secrets.js";
+
+export { REDACTED };
 
 /** Words that make a key secret, matched in the key lower-cased with separators removed. */
 const SECRET_WORDS = [
@@ -91,7 +93,7 @@ function looksLikeJwt(candidate: string): boolean {
 /** A text with every secret it visibly carries masked. */
 export function redactText(text: string): string {
   if (text.length === 0) return text;
-  const masked = text
+  const masked = maskKnownSecrets(text)
     .replace(PRIVATE_KEY_BLOCK, REDACTED)
     .replace(JWT, (match) => (looksLikeJwt(match) ? REDACTED : match))
     .replace(BEARER, `$1$2${REDACTED}`);

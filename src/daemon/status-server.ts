@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type Logger from "bunyan";
 import { STATUS_CLIENT_TIMEOUT, STATUS_MAX_CONNECTIONS } from "../config/defaults.js";
+import { redact, redactText } from "./redact.js";
 import type { HealthVerdict, StatusDocument } from "./status.js";
 
 export interface MetricsSource {
@@ -73,11 +74,12 @@ async function handle(
       return;
     case "/healthz": {
       const verdict = options.health();
-      send(response, verdict.healthy ? 200 : 503, TEXT, `${verdict.message}\n`);
+      send(response, verdict.healthy ? 200 : 503, TEXT, `${redactText(verdict.message)}\n`);
       return;
     }
     default:
-      send(response, 200, JSON_TYPE, `${JSON.stringify(options.status(), null, 2)}\n`);
+      // Error texts from tools and clouds end up here: scrubbed as the logs are, before they go.
+      send(response, 200, JSON_TYPE, `${JSON.stringify(redact(options.status()), null, 2)}\n`);
   }
 }
 

@@ -8,6 +8,7 @@ import { readBoundedFile } from "../bounded-file.js";
 import { MAX_CONFIG_FILE_BYTES } from "../config/defaults.js";
 import type { AutoscalerConfig, CloudConfig } from "../config/schema.js";
 import { renderUserData } from "../config/user-data.js";
+import { registerSecret } from "../secrets.js";
 
 /** CONDOR_HOST for workers: configured, else the collector's host, else this head node's name. */
 export function headNodeOf(config: AutoscalerConfig): string {
@@ -34,6 +35,7 @@ export function userDataRenderer(
         ? Promise.resolve("")
         : readBoundedFile(tokenFile, { maxBytes: MAX_CONFIG_FILE_BYTES }),
     ]);
+    registerSecret(token);
     return renderUserData(text, {
       headNode: headNodeOf(config),
       pool: config.global.pool,

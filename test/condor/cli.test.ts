@@ -4,7 +4,7 @@
  * advertises AutoscalerInstanceId "i-worker1" (cloud alpha); worker2 advertises no id and is
  * joined by its address (127.0.0.1, from StartdIpAddr) to beta's instance "os-beta-2".
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "ava";
 import { parseClassAds } from "../../src/condor/classads.js";
@@ -349,4 +349,32 @@ test("run --state keeps who joined across a restart: after a collector restart t
     .map((r) => String(r.msg))
     .filter((m) => m.startsWith("terminate "));
   t.is(terminated.length, 2, terminated.join("\n"));
+});
+
+test("plan --json: a tool's error that echoes the worker token shows it nowhere, plain or base64", async (t) => {
+  const token = "wt-9f8e7d6c5b4a39281706fedcba";
+  const fakes = await scenario({
+    "condor_q.af": {
+      err: `ERROR: bad config near TOKEN=${token} (${Buffer.from(`xx${token}`).toString("base64")})\n`,
+      exit: 1,
+    },
+    condor_status: fixture("01_condor_status_startd_empty.json"),
+  });
+  const dir = await config(fakes, {});
+  const tokenFile = join(dir, "worker.token");
+  await writeFile(tokenFile, `${token}\n`);
+  const global = join(dir, "autoscaler.yaml");
+  await writeFile(
+    global,
+    (await readFile(global, "utf8")).replace(
+      "  kind: htcondor\n",
+      `  kind: htcondor\n  tokenFile: ${tokenFile}\n`,
+    ),
+  );
+  const result = await cli(["plan", "--config", dir, "--json"]);
+  t.is(result.code, 3, result.stderr);
+  t.false(result.stdout.includes(token), result.stdout);
+  t.false(result.stdout.includes(Buffer.from(`xx${token}`).toString("base64").slice(4, -4)));
+  t.true(result.stdout.includes("[REDACTED]"));
+  t.false(result.stderr.includes(token));
 });

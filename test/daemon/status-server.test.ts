@@ -8,6 +8,7 @@ import {
   type StatusServer,
   startStatusServer,
 } from "../../src/daemon/status-server.js";
+import { registerSecret } from "../../src/secrets.js";
 import { ManualClock } from "../../src/sim/clock.js";
 import { backoff, booting, cloud, idle, memory, NOW, pool, worker } from "../policy/builders.js";
 import { memoryLog } from "../tick/support.js";
@@ -408,4 +409,28 @@ test("idle connections cannot use up the daemon: past the limit they are refused
     if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
   }
   t.is(status, 200);
+});
+
+test("GET /status carries no configured secret that an upstream echoed into a gap or note", async (t) => {
+  const s = await setup(t);
+  const password = "os-Pa55w0rd-not-a-pattern";
+  registerSecret(password);
+  s.tracker.tickCompleted(
+    report({
+      snapshot: {
+        gaps: [
+          {
+            source: "cloud",
+            cloud: "alpha",
+            kind: "auth",
+            message: `Keystone said: bad ${password}`,
+          },
+        ],
+      },
+      plan: { notes: [`alpha: not listed this tick (${password})`] },
+    }),
+  );
+  const body = await (await fetch(`http://127.0.0.1:${s.server.port}/status`)).text();
+  t.false(body.includes(password), body);
+  t.true(body.includes("Keystone said: bad [REDACTED]"));
 });

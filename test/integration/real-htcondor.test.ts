@@ -74,7 +74,7 @@ function declareTests(docker: RealDockerRun, release: string): void {
       t.teardown(() => condor.stop());
       const pool = docker.poolOf("htc");
       const config = await docker.tempDir("htc-config");
-      const provider = await condor.pilotProvider(join(config, "pilot"));
+      const provider = await condor.pilotProvider(await docker.tempDir("one-pilot"));
       await writeConfig(
         config,
         pool,
@@ -90,7 +90,10 @@ function declareTests(docker: RealDockerRun, release: string): void {
 
       await condor.until(
         "all four jobs completed",
-        async () => (await condor.completed(clusters)).size === 4,
+        async () => {
+          daemon.alive();
+          return (await condor.completed(clusters)).size === 4;
+        },
         300_000,
       );
       const ran = await condor.completed(clusters);
@@ -104,8 +107,12 @@ function declareTests(docker: RealDockerRun, release: string): void {
 
       await condor.until(
         "every pilot terminated and every ad of the pool gone",
-        async () =>
-          (await docker.containers("htc")).length === 0 && (await condor.adsOf(pool)).length === 0,
+        async () => {
+          daemon.alive();
+          return (
+            (await docker.containers("htc")).length === 0 && (await condor.adsOf(pool)).length === 0
+          );
+        },
         240_000,
       );
       t.log(`pilots gone, no ad left after ${Math.round((Date.now() - started) / 1000)} s`);
@@ -146,7 +153,7 @@ function declareTests(docker: RealDockerRun, release: string): void {
       t.teardown(() => condor.stop());
       const pool = docker.poolOf("one");
       const config = await docker.tempDir("one-config");
-      const provider = await condor.pilotProvider(join(config, "pilot"));
+      const provider = await condor.pilotProvider(await docker.tempDir("one-pilot"));
       await writeConfig(
         config,
         pool,
@@ -162,7 +169,10 @@ function declareTests(docker: RealDockerRun, release: string): void {
 
       await condor.until(
         "both jobs completed",
-        async () => (await condor.completed(clusters)).size === 2,
+        async () => {
+          daemon.alive();
+          return (await condor.completed(clusters)).size === 2;
+        },
         300_000,
       );
       const ran = [...(await condor.completed(clusters)).values()];

@@ -193,7 +193,8 @@ export class PersonalPool {
     for (;;) {
       try {
         if (await check()) return;
-      } catch {
+      } catch (error) {
+        if (error instanceof DaemonExited) throw error;
         // not yet
       }
       if (Date.now() > deadline)
@@ -202,12 +203,24 @@ export class PersonalPool {
     }
   }
 
+  /** Stops the pool and waits (30 s at most) until its master is gone, logs written. */
   async stop(): Promise<void> {
+    let pid: number;
     try {
-      const pid = Number((await readFile(this.pidFile, "utf8")).trim());
-      if (pid > 0) process.kill(pid, "SIGQUIT");
+      pid = Number((await readFile(this.pidFile, "utf8")).trim());
+      if (!(pid > 0)) return;
+      process.kill(pid, "SIGQUIT");
     } catch {
-      // not running
+      return; // not running
+    }
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 
@@ -263,6 +276,11 @@ export class PersonalPool {
   }
 }
 
+/** The daemon ended while a test waited on it: nothing it waits for can come. */
+export class DaemonExited extends Error {
+  override readonly name = "DaemonExited";
+}
+
 /** The daemon (`run`) in a child process with the pool's HTCondor environment; its log kept. */
 export function startDaemon(config: string, env: NodeJS.ProcessEnv) {
   const child = spawn(
@@ -280,6 +298,11 @@ export function startDaemon(config: string, env: NodeJS.ProcessEnv) {
   });
   return {
     child,
+    /** Throws DaemonExited, with what it said on stderr, once the daemon has ended. */
+    alive: () => {
+      if (child.exitCode !== null)
+        throw new DaemonExited(`the daemon exited ${child.exitCode}: ${stderr.slice(-2000)}`);
+    },
     messages: (): string[] =>
       stdout
         .split("\n")

@@ -11,6 +11,7 @@
  * Auth types: password (`password`, `v3password`) and application credentials
  * (`v3applicationcredential`). Nothing here ever puts a password or secret into a message.
  */
+
 import { readFile as fsReadFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +19,7 @@ import { parse, YAMLParseError } from "yaml";
 import { z } from "zod";
 import type { EndpointInterface } from "../../config/openstack-schema.js";
 import { ProviderError } from "../../model/errors.js";
+import { registerSecret } from "../../secrets.js";
 
 /** The process environment, or a test's. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -391,6 +393,7 @@ export async function credentialsOf(
     const user = userOf(auth, naming, missing);
     if (auth.password === undefined) missing.push(naming.field("password"));
     const project = projectOf(auth, naming, missing);
+    registerSecret(auth.password);
     if (user !== undefined && auth.password !== undefined && project !== undefined)
       identity = { method, user, password: auth.password, project };
   } else {
@@ -405,6 +408,7 @@ export async function credentialsOf(
     } else {
       missing.push(oneOf(naming, "application_credential_id", "application_credential_name"));
     }
+    registerSecret(auth.application_credential_secret);
     if (reference !== undefined && auth.application_credential_secret !== undefined)
       identity = { method, ...reference, secret: auth.application_credential_secret };
   }

@@ -292,15 +292,9 @@ test("launch intents are written down before the call, carry the token to the cl
   const recorded: Memory[] = [];
   const { log } = memoryLog();
   const result = await runTick({
-    condor: pool([1, 2].map(job)),
-    providers: new Map([["a", a]]),
-    policy: { ...POLICY, clouds: [POLICY.clouds[0] ?? policyOf("a")] },
+    ...tickInput(pool([1, 2].map(job)), [a], log),
     memory: emptyMemory(),
     now: START,
-    dryRun: false,
-    concurrency: 4,
-    random: constant(0.5),
-    log,
     newToken: () => "feedc0de",
     recordIntents: async (memory) => {
       t.is(launchedIn(a), 0, "written down before any launch call");
@@ -317,15 +311,9 @@ test("launch intents that cannot be written down stop the tick's launches, and s
   const a = cloud("a");
   const { log, records } = memoryLog();
   await runTick({
-    condor: pool([1, 2].map(job)),
-    providers: new Map([["a", a]]),
-    policy: { ...POLICY, clouds: [POLICY.clouds[0] ?? policyOf("a")] },
+    ...tickInput(pool([1, 2].map(job)), [a], log),
     memory: emptyMemory(),
     now: START,
-    dryRun: false,
-    concurrency: 4,
-    random: constant(0.5),
-    log,
     recordIntents: async () => {
       throw new Error("ENOSPC: no space left on device");
     },

@@ -18,7 +18,16 @@ import { cloudSight } from "./sight.js";
 import { poolSourceNotes, reportWorkers } from "./workers.js";
 
 export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now: number): Plan {
-  const joined = (cloud: string) => joinedIds(memory, cloud);
+  // Once per cloud: it is asked for every worker.
+  const joinedByCloud = new Map<string, ReadonlySet<string>>();
+  const joined = (cloud: string): ReadonlySet<string> => {
+    let ids = joinedByCloud.get(cloud);
+    if (ids === undefined) {
+      ids = joinedIds(memory, cloud);
+      joinedByCloud.set(cloud, ids);
+    }
+    return ids;
+  };
   const { workers, byCloud: workersByCloud } = reportWorkers(snapshot, policy, now, joined);
 
   const notes = poolSourceNotes(snapshot);

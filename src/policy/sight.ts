@@ -130,29 +130,29 @@ function collectorSuspect(
   now: number,
 ): Memory["collectorSuspect"] {
   if (snapshot.gaps.some((g) => g.source === "machines")) return memory.collectorSuspect;
-  const joinedAt = new Map<string, boolean>();
-  let hadAds = 0;
+  // Keys `<cloud>/<instance id>`: who had ads a tick ago, and who has ever joined.
+  const hadAds = new Set<string>();
+  const joined = new Set<string>();
   for (const [cloud, state] of Object.entries(memory.clouds)) {
-    for (const worker of state.lastSeen?.workers ?? []) {
-      if (worker.state !== "idle" && worker.state !== "busy") continue;
-      hadAds += 1;
-      joinedAt.set(`${cloud}/${worker.instanceId}`, true);
-    }
+    for (const worker of state.lastSeen?.workers ?? [])
+      if (worker.state === "idle" || worker.state === "busy")
+        hadAds.add(`${cloud}/${worker.instanceId}`);
+    for (const id of state.joined ?? []) joined.add(`${cloud}/${id}`);
   }
   let vanished = 0;
   let joinedListed = 0;
   let joinedWithout = 0;
   for (const worker of snapshot.workers) {
     const key = `${worker.cloud}/${worker.instanceId}`;
-    const joined =
-      joinedAt.has(key) || (memory.clouds[worker.cloud]?.joined ?? []).includes(worker.instanceId);
-    if (!joined || worker.state === "gone" || worker.state === "failed") continue;
+    if (!(hadAds.has(key) || joined.has(key))) continue;
+    if (worker.state === "gone" || worker.state === "failed") continue;
     joinedListed += 1;
     if (worker.state !== "booting") continue;
     joinedWithout += 1;
-    if (joinedAt.has(key)) vanished += 1;
+    if (hadAds.has(key)) vanished += 1;
   }
-  if (vanished >= MASS_DISAPPEARANCE_MIN && vanished * 2 >= hadAds) return { since: now, vanished };
+  if (vanished >= MASS_DISAPPEARANCE_MIN && vanished * 2 >= hadAds.size)
+    return { since: now, vanished };
   const previous = memory.collectorSuspect;
   if (previous === undefined) return undefined;
   if (now - previous.since > COLLECTOR_SUSPECT_HOLD || joinedWithout * 2 < joinedListed)

@@ -68,8 +68,12 @@ program
   .description("ask the running daemon for its workers and clouds (GET /status) and print them")
   .addOption(configOption())
   .option("--url <url>", "the daemon's status endpoint; default: the config's status address")
+  .option(
+    "--token-file <file>",
+    "file holding the endpoint's bearer token; default: the config's status.tokenFile",
+  )
   .option("--json", "print the /status document as JSON", false)
-  .action(async (options: { config: string; url?: string; json: boolean }) => {
+  .action(async (options: { config: string; url?: string; tokenFile?: string; json: boolean }) => {
     process.exitCode = await statusCommand(options);
   });
 

@@ -3,6 +3,7 @@
 import type Logger from "bunyan";
 import { type Backends, createBackends } from "../backends.js";
 import { loadConfig } from "../config/load.js";
+import { isLoopback } from "../config/loopback.js";
 import { poolPolicy } from "../config/policies.js";
 import type { AutoscalerConfig } from "../config/schema.js";
 import { Daemon } from "../daemon/daemon.js";
@@ -12,6 +13,7 @@ import { acquirePidfile, type Pidfile, PidfileError } from "../daemon/pidfile.js
 import { loadState, memoryOf, StateKeeper } from "../daemon/state-file.js";
 import { StatusTracker } from "../daemon/status.js";
 import { type StatusServer, startStatusServer } from "../daemon/status-server.js";
+import { readStatusToken } from "../daemon/status-token.js";
 import { wallClock } from "../model/clock.js";
 import { ConfigError } from "../model/errors.js";
 import { emptyMemory } from "../model/memory.js";
@@ -131,9 +133,12 @@ async function runDaemon(
   }
   // A daemon that cannot serve /healthz and /metrics would be blind to its operators: fatal.
   let server: StatusServer;
+  const { tokenFile, ...endpoint } = config.global.status;
   try {
+    const token = tokenFile === undefined ? undefined : await readStatusToken(tokenFile);
     server = await startStatusServer({
-      ...config.global.status,
+      ...endpoint,
+      ...(token === undefined ? {} : { token }),
       metrics,
       status: () => status.document(),
       health: () => status.health(),
@@ -145,6 +150,11 @@ async function runDaemon(
     process.stderr.write(`status endpoint: ${why}\n`);
     return 1;
   }
+  if (!isLoopback(server.address))
+    log.warn(
+      { address: server.address },
+      `status endpoint on ${server.url} is reachable from other hosts: every request must carry the token in ${tokenFile}, which crosses the network in plain HTTP (keep to a trusted network, or put a TLS proxy in front)`,
+    );
   let signalled = false;
   const stop = (signal: string) => {
     signalled = true;

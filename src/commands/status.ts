@@ -6,12 +6,15 @@ import { STATUS_REQUEST_TIMEOUT } from "../config/defaults.js";
 import { shortDuration } from "../config/duration.js";
 import type { StatusCloud, StatusDocument } from "../daemon/status.js";
 import { httpUrl } from "../daemon/status-server.js";
+import { readStatusToken } from "../daemon/status-token.js";
 import { loadOrExit } from "./load.js";
 import { table } from "./table.js";
 
 export interface StatusOptions {
   config: string;
   url?: string;
+  /** The bearer token's file; default: the config's status.tokenFile when --url is not given. */
+  tokenFile?: string;
   json: boolean;
 }
 
@@ -119,9 +122,11 @@ function reason(error: unknown): string {
 
 export async function statusCommand(options: StatusOptions): Promise<number> {
   let url: URL;
+  let tokenFile = options.tokenFile;
   if (options.url === undefined) {
     const { status } = (await loadOrExit(options.config)).global;
     url = statusUrl(undefined, status.address, status.port);
+    tokenFile ??= status.tokenFile;
   } else {
     try {
       url = statusUrl(options.url, "", 0);
@@ -130,10 +135,19 @@ export async function statusCommand(options: StatusOptions): Promise<number> {
       return 1;
     }
   }
+  let token: string | undefined;
+  try {
+    token = tokenFile === undefined ? undefined : await readStatusToken(tokenFile);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`condor-autoscaler status: ${why}\n`);
+    return 1;
+  }
   let document: StatusDocument;
   try {
     const response = await fetch(url, {
       signal: AbortSignal.timeout(STATUS_REQUEST_TIMEOUT * 1000),
+      ...(token === undefined ? {} : { headers: { Authorization: `Bearer ${token}` } }),
     });
     const body = await response.text();
     if (!response.ok) {

@@ -7,6 +7,7 @@ import { ERROR_KINDS } from "../model/errors.js";
 import * as d from "./defaults.js";
 import { dockerProviderSchema } from "./docker-schema.js";
 import { duration } from "./duration.js";
+import { isLoopback } from "./loopback.js";
 import { openstackProviderSchema } from "./openstack-schema.js";
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,30}$/;
@@ -110,8 +111,20 @@ export const globalSchema = z
           description:
             "/healthz answers 503 while a source (the queue, the collector, a cloud's listing) has failed this long",
         }),
+        tokenFile: z.string().min(1).optional().meta({
+          description:
+            "File holding a bearer token every request must carry (Authorization: Bearer …); required when address is not loopback",
+        }),
       })
       .prefault({})
+      .superRefine((status, context) => {
+        if (status.tokenFile === undefined && !isLoopback(status.address))
+          context.addIssue({
+            code: "custom",
+            path: ["address"],
+            message: `${status.address} is reachable from other hosts, and /status names every worker and error: bind 127.0.0.1, or set status.tokenFile so that every request must carry that bearer token`,
+          });
+      })
       .meta({ description: "Status and metrics endpoint" }),
   })
   .meta({ title: "condor-autoscaler global policy (autoscaler.yaml)" });

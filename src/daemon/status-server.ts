@@ -1,7 +1,8 @@
 /**
  * The status and metrics endpoint, on node:http: GET /metrics (Prometheus text format),
  * GET /healthz (200 while ticks complete in time, else 503 with the reason) and GET /status (the
- * last tick as JSON). It binds the configured address, loopback unless told otherwise.
+ * last tick as JSON). It binds the configured address, loopback unless told otherwise; anywhere
+ * else every request must carry the configured bearer token.
  */
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -9,6 +10,7 @@ import type Logger from "bunyan";
 import { STATUS_CLIENT_TIMEOUT, STATUS_MAX_CONNECTIONS } from "../config/defaults.js";
 import { redact, redactText } from "./redact.js";
 import type { HealthVerdict, StatusDocument } from "./status.js";
+import { carriesToken } from "./status-token.js";
 
 export interface MetricsSource {
   readonly contentType: string;
@@ -23,6 +25,8 @@ export interface StatusServerOptions {
   status: () => StatusDocument;
   health: () => HealthVerdict;
   log: Logger;
+  /** When set, every request must carry `Authorization: Bearer <token>`. */
+  token?: string;
 }
 
 export interface StatusServer {
@@ -59,6 +63,11 @@ async function handle(
   options: StatusServerOptions,
 ): Promise<void> {
   const path = new URL(request.url ?? "/", "http://status").pathname;
+  if (options.token !== undefined && !carriesToken(request, options.token)) {
+    response.setHeader("WWW-Authenticate", 'Bearer realm="condor-autoscaler"');
+    send(response, 401, TEXT, `${path} needs the bearer token of status.tokenFile\n`);
+    return;
+  }
   if (!(STATUS_PATHS as readonly string[]).includes(path)) {
     send(response, 404, TEXT, `not found: ${path} (try ${STATUS_PATHS.join(", ")})\n`);
     return;

@@ -1,4 +1,6 @@
+import { readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import test from "ava";
 import { formatStatus, shortDuration, shortImage, statusUrl } from "../../src/commands/status.js";
 import type { StatusDocument } from "../../src/daemon/status.js";
@@ -173,8 +175,12 @@ test("the URL comes from --url (base or /status) or from the config's address", 
   t.is(statusUrl(undefined, "::", 9000).href, "http://[::1]:9000/status");
 });
 
-async function serve(t: { teardown: (fn: () => Promise<void>) => void }): Promise<StatusServer> {
+async function serve(
+  t: { teardown: (fn: () => Promise<void>) => void },
+  token?: string,
+): Promise<StatusServer> {
   const server = await startStatusServer({
+    ...(token === undefined ? {} : { token }),
     address: "127.0.0.1",
     port: 0,
     metrics: { contentType: "text/plain", text: () => Promise.resolve("") },
@@ -224,4 +230,28 @@ test("status exits 1 when the endpoint answers with an error", async (t) => {
   const result = await cli(["status", "--url", `${server.url}/elsewhere/`]);
   t.is(result.code, 1);
   t.regex(result.stderr, new RegExp(`${server.url}/elsewhere/status answered 404`));
+});
+
+test("status sends the bearer token of the config's status.tokenFile, or of --token-file with --url", async (t) => {
+  const token = "f3a9c2e18b7d4c60a1e5";
+  const server = await serve(t, token);
+  const dir = await configDir({
+    "autoscaler.yaml": `pool: test\ncondor:\n  kind: simulated\nstatus:\n  address: 127.0.0.1\n  port: ${server.port}\n  tokenFile: status.token\n`,
+    "clouds.d/alpha.yaml": VALID_CLOUD,
+    "status.token": `${token}\n`,
+  });
+  const tokenFile = join(dir, "status.token");
+  const yaml = await readFile(join(dir, "autoscaler.yaml"), "utf8");
+  await writeFile(join(dir, "autoscaler.yaml"), yaml.replace("status.token", tokenFile));
+
+  const fromConfig = await cli(["status", "--config", dir, "--json"]);
+  t.is(fromConfig.code, 0, fromConfig.stderr);
+  t.deepEqual(JSON.parse(fromConfig.stdout), DOCUMENT);
+
+  const withUrl = await cli(["status", "--url", server.url, "--token-file", tokenFile]);
+  t.is(withUrl.code, 0, withUrl.stderr);
+
+  const without = await cli(["status", "--url", server.url]);
+  t.is(without.code, 1);
+  t.regex(without.stderr, /answered 401 Unauthorized: \/status needs the bearer token/);
 });

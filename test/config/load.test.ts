@@ -273,3 +273,28 @@ test("a mapping of 40,000 keys is checked in one pass (each unknown key named)",
   const error = await t.throwsAsync(loadConfig(dir), { instanceOf: ConfigError });
   t.is(error?.problems.filter((p) => p.message === "unknown key").length, 40_000);
 });
+
+test("a status address reachable from other hosts is refused without status.tokenFile, and taken with one", async (t) => {
+  for (const address of ["0.0.0.0", "::", "192.0.2.10", "head.example.org"]) {
+    const problems = await problemsOf({
+      "autoscaler.yaml": `${VALID_GLOBAL}status:\n  address: "${address}"\n`,
+      "clouds.d/site-os.yaml": VALID_CLOUD,
+    });
+    t.is(problems.length, 1, address);
+    t.is(problems[0]?.field, "status.address");
+    t.is(problems[0]?.line, 6);
+    t.regex(problems[0]?.message ?? "", /reachable from other hosts.*status\.tokenFile/);
+  }
+  for (const address of ["127.0.0.1", "127.0.1.1", "::1", "localhost"]) {
+    const dir = await configDir({
+      "autoscaler.yaml": `${VALID_GLOBAL}status:\n  address: "${address}"\n`,
+      "clouds.d/site-os.yaml": VALID_CLOUD,
+    });
+    t.is((await loadConfig(dir)).global.status.address, address);
+  }
+  const dir = await configDir({
+    "autoscaler.yaml": `${VALID_GLOBAL}status:\n  address: 0.0.0.0\n  tokenFile: /etc/condor-autoscaler/status.token\n`,
+    "clouds.d/site-os.yaml": VALID_CLOUD,
+  });
+  t.is((await loadConfig(dir)).global.status.tokenFile, "/etc/condor-autoscaler/status.token");
+});

@@ -232,3 +232,51 @@ test("the demo, sped up, shows jobs arrive, workers launched, jobs run, idle wor
     if (index >= 0) from = index;
   }
 });
+
+test("a status endpoint on every address warns that its bearer token crosses the network, and a short token is refused", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-demo-"));
+  await cp(DEMO, dir, { recursive: true });
+  const global = join(dir, "autoscaler.yaml");
+  const tokenFile = join(dir, "status.token");
+  const token = "9c1d5e7f2a4b6c8d0e1f";
+  await writeFile(tokenFile, "short\n");
+  await writeFile(
+    global,
+    (await readFile(global, "utf8"))
+      .replace("port: 9464", `port: 0\n  tokenFile: ${tokenFile}`)
+      .replace("address: 127.0.0.1", "address: 0.0.0.0"),
+  );
+  const refused = startCli(["run", "--config", dir, "--log-format", "json"]);
+  let stderr = "";
+  refused.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  t.is(await new Promise<number | null>((resolve) => refused.on("exit", resolve)), 1);
+  t.regex(
+    stderr,
+    new RegExp(
+      `status.tokenFile ${tokenFile}: the token must be one word of at least 16 characters`,
+    ),
+  );
+
+  await writeFile(tokenFile, `${token}\n`);
+  const child = startCli(["run", "--config", dir, "--log-format", "json"]);
+  let stdout = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (/"summary":true/.test(stdout) && !child.killed) child.kill("SIGTERM");
+  });
+  t.is(await new Promise<number | null>((resolve) => child.on("exit", resolve)), 0);
+  const warnings = records(stdout)
+    .filter((r) => r.level === 40)
+    .map((r) => String(r.msg));
+  t.true(
+    warnings.some((m) =>
+      /reachable from other hosts: every request must carry the token in .*status\.token, which crosses the network in plain HTTP/.test(
+        m,
+      ),
+    ),
+    warnings.join("\n"),
+  );
+  t.false(stdout.includes(token));
+});

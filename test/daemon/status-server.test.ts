@@ -434,3 +434,45 @@ test("GET /status carries no configured secret that an upstream echoed into a ga
   t.false(body.includes(password), body);
   t.true(body.includes("Keystone said: bad [REDACTED]"));
 });
+
+test("with a token, every path answers 401 unless the request carries Authorization: Bearer <token>", async (t) => {
+  const token = "0123456789abcdef0123";
+  const { log, records } = memoryLog();
+  const server = await startStatusServer({
+    address: "127.0.0.1",
+    port: 0,
+    token,
+    metrics: new Metrics({ processMetrics: false }),
+    status: () => ({ pool: "test" }) as unknown as StatusDocument,
+    health: () => ({ healthy: true, message: "ok" }),
+    log,
+  });
+  t.teardown(() => server.close());
+  for (const path of ["/metrics", "/healthz", "/status", "/elsewhere"]) {
+    for (const authorization of [
+      undefined,
+      "Bearer wrong-token-of-twenty",
+      `Basic ${token}`,
+      `Bearer ${token}x`,
+    ]) {
+      const response = await fetch(`${server.url}${path}`, {
+        headers: authorization === undefined ? {} : { Authorization: authorization },
+      });
+      t.is(response.status, 401, `${path} with ${authorization}`);
+      t.is(response.headers.get("www-authenticate"), 'Bearer realm="condor-autoscaler"');
+      t.false((await response.text()).includes(token));
+    }
+  }
+  for (const path of ["/metrics", "/healthz", "/status"]) {
+    const response = await fetch(`${server.url}${path}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    t.is(response.status, 200, path);
+  }
+  t.is(
+    (await fetch(`${server.url}/elsewhere`, { headers: { Authorization: `bearer  ${token}` } }))
+      .status,
+    404,
+  );
+  t.false(JSON.stringify(records).includes(token));
+});

@@ -6,10 +6,13 @@
  * Each test works in a cloud of its own (`<pool>-<cloud>-…`, counted per pool and cloud), so the
  * tests run concurrently, except the serial ones that share the containers of the first.
  */
+
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import test from "ava";
 import type Docker from "dockerode";
 import { DOCKER_NEVER_STARTED } from "../../src/config/defaults.js";
@@ -107,6 +110,7 @@ function ids(instances: readonly Instance[]): string[] {
 }
 
 const run = await realDocker();
+const execFileAsync = promisify(execFile);
 if (run !== undefined) declareTests(run);
 
 function declareTests(run: RealDockerRun): void {
@@ -352,6 +356,58 @@ function declareTests(run: RealDockerRun): void {
       await proxy.close();
     }
   });
+
+  // A tmpfs of 256 KiB stands for the head node's disk: it fills, and is remounted read-only.
+  const mountsTmpfs = process.getuid?.() === 0 ? test.serial : test.skip;
+  mountsTmpfs(
+    "a full or read-only work directory is capacity (backoff, then retried by itself), and launches work again once it recovers",
+    async (t) => {
+      const cloud = "workdir";
+      const workDir = await run.tempDir(cloud);
+      const mount = (...options: string[]) =>
+        execFileAsync("mount", ["-t", "tmpfs", ...options, "tmpfs", workDir]);
+      await mount("-o", "size=256k");
+      t.teardown(() => execFileAsync("umount", ["-l", workDir]).then(() => undefined));
+      const { provider } = run.provider({ cloud, provider: { command: pilot("true") } }, workDir);
+      const launched: string[] = [];
+      const launchOne = async () => {
+        const result = await provider.launch({ count: 1, avoid: [] });
+        launched.push(...result.instances.map((i) => i.id));
+        return result;
+      };
+
+      const filler = join(workDir, "filler");
+      await writeFile(filler, Buffer.alloc(1024 * 1024)).catch((error: { code?: string }) => {
+        if (error.code !== "ENOSPC") throw error;
+      });
+      const full = await launchOne();
+      t.deepEqual(full.instances, []);
+      t.is(full.error?.kind, "capacity", full.error?.message);
+      t.regex(
+        full.error?.message ?? "",
+        /^workDir .*: ENOSPC: no space left on device.*\(retried once it recovers\)$/,
+      );
+      t.deepEqual(await readdir(workDir), ["filler"], "no half-made directory left");
+      t.deepEqual(await run.containers(cloud), []);
+
+      await rm(filler);
+      const freed = await launchOne();
+      t.is(freed.error, undefined, freed.error?.message);
+      t.is(freed.instances.length, 1);
+
+      await execFileAsync("mount", ["-o", "remount,ro", workDir]);
+      const readOnly = await launchOne();
+      t.deepEqual(readOnly.instances, []);
+      t.is(readOnly.error?.kind, "capacity", readOnly.error?.message);
+      t.regex(readOnly.error?.message ?? "", /EROFS: read-only file system/);
+
+      await execFileAsync("mount", ["-o", "remount,rw", workDir]);
+      const writable = await launchOne();
+      t.is(writable.error, undefined, writable.error?.message);
+      t.is(launched.length, 2);
+      t.deepEqual((await provider.terminate(launched)).terminated.sort(), [...launched].sort());
+    },
+  );
 
   test("cvmfs: true mounts the host's /cvmfs read-only, and on a host without /cvmfs is a config error that makes nothing", async (t) => {
     const cloud = "cvmfs";

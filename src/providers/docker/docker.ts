@@ -22,7 +22,7 @@ import { untilFirstError } from "../concurrency.js";
 import { MANAGED_BY, OWNER_TAGS, type ProviderContext } from "../context.js";
 import type { LaunchRequest, LaunchResult, Provider, TerminateResult } from "../provider.js";
 import { connectionOptions, type DockerEndpoint, type Environment, endpoints } from "./endpoint.js";
-import { classifyDockerError, isNameConflict, statusOf } from "./errors.js";
+import { classifyDockerError, isNameConflict, statusOf, workDirError } from "./errors.js";
 import { type HostLoad, type HostRoom, roomOn, spread } from "./placement.js";
 import { exitFault, readShutdownMessage } from "./shutdown-message.js";
 
@@ -558,8 +558,7 @@ export class DockerProvider implements Provider {
       await mkdir(dir, { mode: 0o700 });
     } catch (error) {
       if ((error as { code?: unknown }).code === "EEXIST") throw NAME_TAKEN;
-      const why = error instanceof Error ? error.message : String(error);
-      throw new ProviderError("config", `workDir ${this.settings.workDir}: ${why}`);
+      throw workDirError(this.settings.workDir, error);
     }
     try {
       await mkdir(joboutputs);
@@ -572,9 +571,9 @@ export class DockerProvider implements Provider {
         binds.push(`${file}:${CONTAINER_PATHS.userData}:ro`);
       }
     } catch (error) {
-      await rm(dir, { recursive: true, force: true });
-      const why = error instanceof Error ? error.message : String(error);
-      throw new ProviderError("config", `workDir ${this.settings.workDir}: ${why}`);
+      // On a read-only directory this fails too; the first error is the one to report.
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw workDirError(this.settings.workDir, error);
     }
     const site: Docker.MountSettings[] = [];
     const readOnly = (source: string, target: string): Docker.MountSettings => ({

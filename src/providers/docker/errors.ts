@@ -97,3 +97,29 @@ export function classifyDockerError(error: unknown, call: string, host: string):
     ...(kind === "transient" ? { scope: `host=${host}` } : {}),
   });
 }
+
+/**
+ * The head node's work directory cannot take a container's files. Full, over quota or read-only
+ * (a remount after a disk error) is a state the host recovers from: a capacity backoff retries by
+ * itself. A directory that is not one, or forbidden to us, needs the admin: config.
+ */
+const WORK_DIR_RECOVERS: Readonly<Record<string, ErrorKind>> = {
+  ENOSPC: "capacity",
+  EDQUOT: "capacity",
+  EROFS: "capacity",
+  EIO: "transient",
+  EMFILE: "transient",
+  ENFILE: "transient",
+  EBUSY: "transient",
+};
+
+export function workDirError(workDir: string, error: unknown): ProviderError {
+  const code = (error as { code?: unknown } | null)?.code;
+  const why = error instanceof Error ? error.message : String(error);
+  const kind = typeof code === "string" ? WORK_DIR_RECOVERS[code] : undefined;
+  if (kind === undefined)
+    return new ProviderError("config", `workDir ${workDir}: ${why}`, { cause: error });
+  return new ProviderError(kind, `workDir ${workDir}: ${why} (retried once it recovers)`, {
+    cause: error,
+  });
+}

@@ -77,6 +77,11 @@ export const DEFAULT_NOVA_MICROVERSION = "2.79";
 export const DEFAULT_OPENSTACK_CONCURRENCY = 4;
 /** One OpenStack API call taking longer counts as a transient failure. */
 export const DEFAULT_OPENSTACK_REQUEST_TIMEOUT = 30;
+/**
+ * The largest OpenStack answer read, in bytes: a server listing of 10,000 servers is about 50 MB.
+ * Larger is a transient fault of that call, never a daemon out of memory.
+ */
+export const OPENSTACK_MAX_ANSWER_BYTES = 128 * 1024 * 1024;
 /** A Keystone token is renewed this long before it expires. */
 export const KEYSTONE_TOKEN_MARGIN = 300;
 /** /limits is asked at most this often: quota moves slowly, and every tick would be wasteful. */

@@ -1,5 +1,6 @@
 /** OpenStack answers → the error taxonomy (quota, capacity, throttled, auth, config, transient). */
-import { createServer } from "node:net";
+import { createServer as createHttpServer } from "node:http";
+import { type AddressInfo, createServer } from "node:net";
 import test from "ava";
 import nock from "nock";
 import type { ErrorKind } from "../../src/model/errors.js";
@@ -242,3 +243,40 @@ test.serial("a refused connection (real socket, nothing listening) is transient"
   t.regex(error?.message ?? "", /nova GET \/limits: ECONNREFUSED/);
   nock.disableNetConnect();
 });
+
+test.serial(
+  "an endless answer is cut off at the size bound as a transient fault naming the call",
+  async (t) => {
+    nock.enableNetConnect("127.0.0.1");
+    t.teardown(() => nock.disableNetConnect());
+    let sent = 0;
+    const server = createHttpServer((_request, response) => {
+      response.writeHead(200, { "Content-Type": "application/json" });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      // No Content-Length, and no end: only the bound stops the reader.
+      const pump = () => {
+        while (sent < 64 * 1024 * 1024 && response.write(chunk)) sent += chunk.length;
+        if (sent < 64 * 1024 * 1024) response.once("drain", pump);
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    t.teardown(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const { port } = server.address() as AddressInfo;
+    const send = gotSender({ timeoutMs: 30_000, maxAnswerBytes: 1024 * 1024 });
+    const error = await t.throwsAsync(
+      send({
+        method: "GET",
+        url: `http://127.0.0.1:${port}/servers`,
+        call: "nova GET /servers/detail",
+      }),
+      { instanceOf: ProviderError },
+    );
+    t.is(error?.kind, "transient");
+    t.is(error?.message, "nova GET /servers/detail: the answer is larger than 1 MB; not read");
+    t.true(sent < 64 * 1024 * 1024, "the server was not read to its end");
+  },
+);

@@ -4,6 +4,7 @@
  */
 import got from "got";
 import type { z } from "zod";
+import { OPENSTACK_MAX_ANSWER_BYTES } from "../../config/defaults.js";
 import { ProviderError } from "../../model/errors.js";
 import { classifyNetworkError, type HttpAnswer } from "./errors.js";
 
@@ -28,6 +29,8 @@ export interface SenderOptions {
   ca?: string;
   /** clouds.yaml `verify: false` / OS_INSECURE: do not check the server certificate. */
   insecure?: boolean;
+  /** Answers larger than this are cut off as a transient fault; default OPENSTACK_MAX_ANSWER_BYTES. */
+  maxAnswerBytes?: number;
 }
 
 export function gotSender(options: SenderOptions): Send {
@@ -42,15 +45,30 @@ export function gotSender(options: SenderOptions): Send {
       ...(options.insecure === true ? { rejectUnauthorized: false } : {}),
     },
   });
+  const maxAnswerBytes = options.maxAnswerBytes ?? OPENSTACK_MAX_ANSWER_BYTES;
   return async (request) => {
+    const pending = client(request.url, {
+      method: request.method,
+      ...(request.headers === undefined ? {} : { headers: { ...request.headers } }),
+      ...(request.json === undefined ? {} : { json: request.json }),
+    });
+    let tooLarge = false;
+    // Counted as it arrives: a Content-Length may be absent or lie.
+    pending.on("downloadProgress", ({ transferred }: { transferred: number }) => {
+      if (transferred > maxAnswerBytes && !tooLarge) {
+        tooLarge = true;
+        pending.cancel();
+      }
+    });
     try {
-      const response = await client(request.url, {
-        method: request.method,
-        ...(request.headers === undefined ? {} : { headers: { ...request.headers } }),
-        ...(request.json === undefined ? {} : { json: request.json }),
-      });
+      const response = await pending;
       return { status: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
+      if (tooLarge)
+        throw new ProviderError(
+          "transient",
+          `${request.call}: the answer is larger than ${Math.round(maxAnswerBytes / 1024 / 1024)} MB; not read`,
+        );
       throw classifyNetworkError(error, request.call);
     }
   };

@@ -7,6 +7,7 @@
  * to BENCHMARKS below.
  */
 import os from "node:os";
+import { cliStartupBenchmarks } from "./cli-startup.bench.js";
 import { condorParseBenchmarks } from "./condor-parse.bench.js";
 import type { Benchmark, Result, Target } from "./harness.js";
 import { planBenchmarks } from "./plan.bench.js";
@@ -17,6 +18,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   ...planBenchmarks,
   ...condorParseBenchmarks,
   ...simBenchmarks,
+  ...cliStartupBenchmarks,
 ];
 
 const COLUMNS: readonly Column[] = [

@@ -8,10 +8,8 @@ import type { CondorPool } from "./condor/pool.js";
 import type { AutoscalerConfig } from "./config/schema.js";
 import { type Clock, wallClock } from "./model/clock.js";
 import type { ProviderContext } from "./providers/context.js";
-import { DockerProvider } from "./providers/docker/docker.js";
-import { Ec2Provider } from "./providers/ec2/ec2.js";
-import { OpenStackProvider } from "./providers/openstack/nova.js";
 import type { Provider } from "./providers/provider.js";
+import { realProvider } from "./providers/registry.js";
 import { SimulatedCloud } from "./providers/simulated.js";
 import { userDataRenderer } from "./providers/user-data.js";
 import { seededRandom } from "./random.js";
@@ -42,11 +40,11 @@ function describeEvent(event: PoolEvent): string {
   }
 }
 
-export function createBackends(
+export async function createBackends(
   config: AutoscalerConfig,
   log: Logger,
   options: { clock?: Clock; readOnly?: boolean } = {},
-): Backends {
+): Promise<Backends> {
   const condor = config.global.condor;
   const clock =
     options.clock ??
@@ -80,17 +78,7 @@ export function createBackends(
       readOnly: options.readOnly ?? false,
       userData: userDataRenderer(config, cloud),
     };
-    switch (settings.kind) {
-      case "ec2":
-        providers.set(cloud.name, new Ec2Provider(settings, context));
-        break;
-      case "openstack":
-        providers.set(cloud.name, new OpenStackProvider(settings, context));
-        break;
-      case "docker":
-        providers.set(cloud.name, new DockerProvider(settings, context));
-        break;
-    }
+    providers.set(cloud.name, await realProvider(settings, context));
   }
 
   switch (condor.kind) {

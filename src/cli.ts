@@ -1,13 +1,11 @@
 #!/usr/bin/env node
 /** The command line. Command names and JSON fields are a public contract: extend, never rename. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { DEMO_CONFIG_DIR } from "./commands/paths.js";
-import { planCommand } from "./commands/plan.js";
-import { runCommand } from "./commands/run.js";
-import { type SimulateOptions, simulateCommand } from "./commands/simulate.js";
-import { statusCommand } from "./commands/status.js";
-import { validateCommand } from "./commands/validate.js";
-import { jsonSchemas } from "./config/schema.js";
+import type { SimulateOptions } from "./commands/simulate.js";
+import { SCHEMA_KINDS, type SchemaKind } from "./config/schema-kinds.js";
+
+// Each command's module is imported when it runs: `--help` must not load every cloud's SDK.
 
 const program = new Command()
   .name("condor-autoscaler")
@@ -16,10 +14,10 @@ const program = new Command()
   .showHelpAfterError();
 
 const configOption = () =>
-  new Option(
-    "-c, --config <dir>",
-    "config directory (autoscaler.yaml + clouds.d/); default: the built-in simulated demo",
-  ).default(DEMO_CONFIG_DIR, "built-in demo");
+  new Option("-c, --config <dir>", "config directory (autoscaler.yaml + clouds.d/)").default(
+    DEMO_CONFIG_DIR,
+    "the built-in simulated demo",
+  );
 
 program
   .command("run")
@@ -36,7 +34,11 @@ program
     "keep which workers have joined the pool in this file, so a restart never takes one for stuck",
   )
   .addOption(
-    new Option("--log-format <format>", "override logging.format").choices(["json", "pretty"]),
+    new Option("--log-format <format>", "override logging.format").choices([
+      "auto",
+      "json",
+      "pretty",
+    ]),
   )
   .addOption(
     new Option("--log-level <level>", "override logging.level").choices([
@@ -49,6 +51,7 @@ program
     ]),
   )
   .action(async (options) => {
+    const { runCommand } = await import("./commands/run.js");
     process.exitCode = await runCommand(options);
   });
 
@@ -60,7 +63,19 @@ program
   .addOption(configOption())
   .option("--json", "print JSON: {demand, workers, actions, unfit, notes, unobserved}", false)
   .action(async (options: { config: string; json: boolean }) => {
+    const { planCommand } = await import("./commands/plan.js");
     process.exitCode = await planCommand(options.config, options.json);
+  });
+
+program
+  .command("check")
+  .description(
+    "preflight: the HTCondor tools answer as this user, token and template are readable, each cloud's credentials, lookups and quota work; one line each, exit 1 on any FAIL (changes nothing)",
+  )
+  .addOption(configOption())
+  .action(async (options: { config: string }) => {
+    const { checkCommand } = await import("./commands/check.js");
+    process.exitCode = await checkCommand(options.config);
   });
 
 program
@@ -74,6 +89,7 @@ program
   )
   .option("--json", "print the /status document as JSON", false)
   .action(async (options: { config: string; url?: string; tokenFile?: string; json: boolean }) => {
+    const { statusCommand } = await import("./commands/status.js");
     process.exitCode = await statusCommand(options);
   });
 
@@ -84,14 +100,20 @@ program
   )
   .argument("<dir>", "config directory")
   .action(async (dir: string) => {
+    const { validateCommand } = await import("./commands/validate.js");
     process.exitCode = await validateCommand(dir);
   });
 
 program
   .command("schema")
-  .description("print the JSON Schema of the policy files (for editors)")
-  .action(() => {
-    process.stdout.write(`${JSON.stringify(jsonSchemas(), null, 2)}\n`);
+  .description(
+    "print the JSON Schema of autoscaler.yaml or of a cloud file (for editors; schema/ holds both), or of both",
+  )
+  .addArgument(new Argument("[kind]", "which file").choices(SCHEMA_KINDS))
+  .action(async (kind?: SchemaKind) => {
+    const { jsonSchema, jsonSchemas } = await import("./config/schema.js");
+    const schema = kind === undefined ? jsonSchemas() : jsonSchema(kind);
+    process.stdout.write(`${JSON.stringify(schema, null, 2)}\n`);
   });
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -154,6 +176,7 @@ program
   )
   .option("--strict", "stop at the first bad trace line instead of skipping it", false)
   .action(async (options: SimulateOptions) => {
+    const { simulateCommand } = await import("./commands/simulate.js");
     process.exitCode = await simulateCommand(options);
   });
 

@@ -24,12 +24,12 @@ function providerInputs(config: AutoscalerConfig, cloud: CloudConfig): string {
   ]);
 }
 
-export function reloadBackends(
+export async function reloadBackends(
   previous: { config: AutoscalerConfig; backends: Backends },
   next: AutoscalerConfig,
   log: Logger,
   options: { readOnly?: boolean } = {},
-): Backends {
+): Promise<Backends> {
   const sameCondor =
     previous.config.global.pool === next.global.pool &&
     JSON.stringify(previous.config.global.condor) === JSON.stringify(next.global.condor);
@@ -53,7 +53,7 @@ export function reloadBackends(
       );
   }
 
-  const fresh = createBackends(next, log, {
+  const fresh = await createBackends(next, log, {
     clock: previous.backends.clock,
     ...(options.readOnly === undefined ? {} : { readOnly: options.readOnly }),
   });

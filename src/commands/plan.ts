@@ -6,8 +6,9 @@ import { createLog } from "../daemon/log.js";
 import { redact, redactText } from "../daemon/redact.js";
 import { emptyMemory } from "../model/memory.js";
 import type { Action, Plan } from "../model/plan.js";
-import type { Snapshot } from "../model/snapshot.js";
+import type { IdleJob, Snapshot } from "../model/snapshot.js";
 import { plan } from "../policy/plan.js";
+import { plural } from "../policy/plural.js";
 import { describeCalls } from "../tick/act.js";
 import { observe } from "../tick/observe.js";
 import { loadOrExit } from "./load.js";
@@ -37,16 +38,27 @@ const UNKNOWN = "unknown";
 export function formatPlan(
   decided: Omit<Plan, "actions"> & { actions: Array<Action & { calls?: string[] }> },
   unobserved: Unobserved = { queue: false, collector: false, clouds: [] },
+  jobs: readonly IdleJob[] = [],
 ): string {
   // Never a 0 for what could not be read: "0 idle jobs" would read as "no demand".
-  const demand = table([
-    ["CLOUD", "IDLE JOBS", "CPUS", "MEMORY MB"],
-    ...Object.entries(decided.demand).map(([cloud, d]) =>
-      unobserved.queue
-        ? [cloud, UNKNOWN, UNKNOWN, UNKNOWN]
-        : [cloud, String(d.idleJobs), String(d.cpus), String(d.memoryMb)],
-    ),
-  ]);
+  const rows = Object.entries(decided.demand).map(([cloud, d]) =>
+    unobserved.queue
+      ? [cloud, UNKNOWN, UNKNOWN, UNKNOWN]
+      : [cloud, String(d.idleJobs), String(d.cpus), String(d.memoryMb)],
+  );
+  // A job that several clouds' constraints select is in each of their rows: the total is of jobs.
+  const total = (pick: (job: IdleJob) => number) =>
+    String(jobs.reduce((sum, j) => sum + pick(j), 0));
+  const totalRow =
+    rows.length > 1 && !unobserved.queue
+      ? [["all clouds", String(jobs.length), total((j) => j.cpus), total((j) => j.memoryMb)]]
+      : [];
+  const shared = jobs.filter((job) => job.clouds.length > 1).length;
+  const demand =
+    table([["CLOUD", "IDLE JOBS", "CPUS", "MEMORY MB"], ...rows, ...totalRow]) +
+    (shared > 0 && totalRow.length > 0
+      ? `\n(${plural(shared, "job")} that several clouds select counted under each; "all clouds" counts each job once)`
+      : "");
   const workers =
     decided.workers.length === 0
       ? "(none)"
@@ -91,7 +103,7 @@ export async function planCommand(dir: string, json: boolean): Promise<number> {
     { ...config.global.logging, format: "pretty", level: "warn" },
     process.stderr,
   );
-  const backends = createBackends(config, log, { readOnly: true });
+  const backends = await createBackends(config, log, { readOnly: true });
   const policy = poolPolicy(config);
   const now = backends.clock.now();
   const snapshot = await observe(backends, policy, now, log);
@@ -108,7 +120,9 @@ export async function planCommand(dir: string, json: boolean): Promise<number> {
     const document = redact({ demand, workers, actions, unfit, notes, unobserved });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
   } else {
-    process.stdout.write(redactText(formatPlan({ ...decided, actions }, unobserved)));
+    process.stdout.write(
+      redactText(formatPlan({ ...decided, actions }, unobserved, snapshot.jobs)),
+    );
   }
   return snapshot.gaps.length === 0 ? 0 : PLAN_INCOMPLETE;
 }

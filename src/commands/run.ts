@@ -18,6 +18,8 @@ import { wallClock } from "../model/clock.js";
 import { ConfigError } from "../model/errors.js";
 import { emptyMemory } from "../model/memory.js";
 import type { PoolPolicy } from "../model/policy.js";
+import { preflight } from "../preflight/preflight.js";
+import type { PoolInstance } from "../providers/provider.js";
 import { seededRandom } from "../random.js";
 import { reloadBackends } from "../reload.js";
 import { loadOrExit } from "./load.js";
@@ -74,6 +76,33 @@ export async function runCommand(options: RunOptions): Promise<number> {
   }
 }
 
+/**
+ * The checks of `check`, logged at start: a failure is a warning with its fix, never a refusal
+ * (a cloud that is down now may answer at the next tick). Returns the instances of the pool in
+ * clouds that are not configured, for /status.
+ */
+async function logPreflight(
+  config: AutoscalerConfig,
+  backends: Backends,
+  log: Logger,
+): Promise<PoolInstance[]> {
+  const { checks, unconfigured } = await preflight(config, backends, { queries: false });
+  const preflightLog = log.child({ component: "preflight" });
+  const failures = checks.filter((c) => c.outcome === "FAIL");
+  for (const check of failures)
+    preflightLog.warn(
+      { check: check.what, ...(check.fix === undefined ? {} : { fix: check.fix }) },
+      `preflight: FAIL ${check.what}: ${check.detail}${check.fix === undefined ? "" : ` (fix: ${check.fix})`}`,
+    );
+  preflightLog.info(
+    { ok: checks.filter((c) => c.outcome === "ok").length, failed: failures.length },
+    failures.length === 0
+      ? `preflight: all ${checks.length} checks passed or skipped`
+      : `preflight: ${failures.length} of ${checks.length} checks failed (condor-autoscaler check --config ${config.dir} prints them all); starting anyway`,
+  );
+  return unconfigured;
+}
+
 async function runDaemon(
   options: RunOptions,
   config: AutoscalerConfig,
@@ -81,7 +110,8 @@ async function runDaemon(
   policy: PoolPolicy,
 ): Promise<number> {
   const simulated = config.global.condor.kind === "simulated";
-  const backends = createBackends(config, log, { readOnly: options.dryRun });
+  const backends = await createBackends(config, log, { readOnly: options.dryRun });
+  const unconfigured = simulated ? [] : await logPreflight(config, backends, log);
   const metrics = new Metrics();
   const status = new StatusTracker({
     pool: policy.pool,
@@ -90,6 +120,7 @@ async function runDaemon(
     staleAfter: config.global.status.staleAfter,
     clock: backends.clock,
   });
+  status.setUnconfigured(unconfigured);
   const floor = policy.clouds.reduce((sum, cloud) => sum + cloud.minWorkers, 0);
   const previous =
     options.state === undefined ? undefined : await loadState(options.state, policy.pool, log);
@@ -145,9 +176,10 @@ async function runDaemon(
       log: log.child({ component: "status" }),
     });
   } catch (error) {
+    // The error names the endpoint already ("status endpoint: cannot listen on …").
     const why = error instanceof Error ? error.message : String(error);
-    log.fatal(`status endpoint: ${why}`);
-    process.stderr.write(`status endpoint: ${why}\n`);
+    log.fatal(why);
+    process.stderr.write(`${why}\n`);
     return 1;
   }
   if (!isLoopback(server.address))
@@ -182,7 +214,7 @@ async function runDaemon(
     }
     let nextBackends: Backends;
     try {
-      nextBackends = reloadBackends(running, next, log, { readOnly: options.dryRun });
+      nextBackends = await reloadBackends(running, next, log, { readOnly: options.dryRun });
     } catch (error) {
       log.error(
         `reload rejected, the running configuration stays: ${error instanceof Error ? error.message : String(error)}`,

@@ -85,6 +85,14 @@ export function formatStatus(doc: StatusDocument): string {
   for (const cloud of doc.clouds) lines.push(cloudLine(cloud, doc.generatedAt));
   for (const gap of doc.gaps) lines.push(`INCOMPLETE: ${gap.cloud ?? gap.source}: ${gap.message}`);
   for (const note of doc.notes) lines.push(`note: ${note}`);
+  // Older daemons send no such field.
+  const unconfigured = doc.unconfigured ?? [];
+  for (const cloud of [...new Set(unconfigured.map((i) => i.cloud))]) {
+    const names = unconfigured.filter((i) => i.cloud === cloud).map((i) => i.name);
+    lines.push(
+      `NOT CONFIGURED: cloud ${cloud} still has ${names.length} instance${names.length === 1 ? "" : "s"} of this pool, unmanaged: ${names.join(", ")}`,
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 

@@ -151,7 +151,19 @@ export class HTCondorPool implements CondorPool {
 
   async withdraw(workers: readonly WorkerRef[]): Promise<void> {
     if (workers.length === 0) return;
-    const requirements = workerConstraint(workers);
+    await this.invalidate(workerConstraint(workers));
+  }
+
+  /**
+   * Whether this user may withdraw ads, asked without withdrawing any: the same condor_advertise
+   * calls with a constraint that matches nothing. The collector refuses them all the same when the
+   * user lacks ADVERTISE_STARTD or ADVERTISE_MASTER.
+   */
+  async probeWithdraw(): Promise<void> {
+    await this.invalidate("False");
+  }
+
+  private async invalidate(requirements: string): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-invalidate-"));
     try {
       // Slot ads, the StartD daemon ad (HTCondor >= 23: one per startd), then the master's.

@@ -4,9 +4,11 @@
  * A machine is idle only when every slot is Unclaimed/Idle and no partitionable slot has dynamic
  * slots left; any busy slot, or any slot ad that cannot be read, makes it busy. Idle time is read
  * on the worker's own clock (MyCurrentTime − EnteredCurrentActivity), so clock skew with the head
- * node does not matter. A partitionable slot's timestamps do not move when its last job leaves, so
- * there the time this daemon first saw the machine idle is used: a restart can only make a worker
- * look idle for less time, never more.
+ * node does not matter. A partitionable slot stays Unclaimed/Idle while its dynamic slots run: its
+ * idle time starts when the last of them went, which the startd stamps as NumDynamicSlotsTime (the
+ * default SYSTEM_STARTD_LATCH_EXPRS). A startd that does not publish it is timed from when this
+ * daemon first saw the machine idle: a restart can only make a worker look idle for less time,
+ * never more.
  */
 import type { StartdMachine } from "../model/snapshot.js";
 import { type ClassAd, numberValue, textValue } from "./classads.js";
@@ -23,6 +25,7 @@ export const STARTD_ATTRIBUTES = [
   "PartitionableSlot",
   "DynamicSlot",
   "NumDynamicSlots",
+  "NumDynamicSlotsTime",
   "TotalSlotCpus",
   "Cpus",
   "Memory",
@@ -51,7 +54,6 @@ interface Accumulator {
   machine: StartdMachine;
   /** Every slot so far is readable, Unclaimed/Idle and has no dynamic slots. */
   idle: boolean;
-  partitionable: boolean;
   /** Every idle slot so far carried both timestamps. */
   clocked: boolean;
   /** Shortest idle time of its slots on the worker's clock. */
@@ -82,7 +84,6 @@ function newMachine(
     key,
     machine,
     idle: true,
-    partitionable: false,
     clocked: true,
     idleSeconds: Number.POSITIVE_INFINITY,
   };
@@ -91,7 +92,6 @@ function newMachine(
 /** Folds one slot into its machine; anything unreadable makes the machine busy. */
 function addSlot(into: Accumulator, ad: ClassAd): void {
   const partitionable = ad.PartitionableSlot === true;
-  if (partitionable) into.partitionable = true;
   if (!into.idle) return;
   const state = textValue(ad.State);
   const activity = textValue(ad.Activity);
@@ -102,7 +102,7 @@ function addSlot(into: Accumulator, ad: ClassAd): void {
     return;
   }
   const clock = numberValue(ad.MyCurrentTime);
-  const since = numberValue(ad.EnteredCurrentActivity);
+  const since = numberValue(partitionable ? ad.NumDynamicSlotsTime : ad.EnteredCurrentActivity);
   if (clock === undefined || since === undefined) into.clocked = false;
   else into.idleSeconds = Math.min(into.idleSeconds, Math.max(0, clock - since));
 }
@@ -163,12 +163,12 @@ export function groupMachines(
   const machines: StartdMachine[] = [];
   const seen = new Map<string, number>();
   for (const group of [byInstance, byName]) {
-    for (const { key, machine, idle, partitionable, clocked, idleSeconds } of group.values()) {
+    for (const { key, machine, idle, clocked, idleSeconds } of group.values()) {
       if (idle) {
         machine.activity = "idle";
         const since = firstSeenIdle.get(key) ?? now;
         seen.set(key, since);
-        machine.idleSeconds = partitionable || !clocked ? Math.max(0, now - since) : idleSeconds;
+        machine.idleSeconds = clocked ? idleSeconds : Math.max(0, now - since);
       }
       machines.push(machine);
     }

@@ -181,6 +181,11 @@ export const DOCKER_NAME_ATTEMPTS = 3;
 /** Per-container directories (user_data, joboutputs) on the head node, shared with local hosts. */
 export const DEFAULT_DOCKER_WORK_DIR = "/var/lib/condor-autoscaler/docker";
 
+// ---- Preflight (`check`, and `run` at start) ----
+
+/** A preflight check with no answer after this long (seconds) fails as a timeout. */
+export const PREFLIGHT_CHECK_TIMEOUT = 60;
+
 // ---- Status and metrics ----
 
 /**

@@ -4,7 +4,18 @@
  */
 import { access, readdir, stat } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  type Pair,
+  parseDocument,
+  type YAMLMap,
+} from "yaml";
 import type { z } from "zod";
 import { readBoundedFile } from "../bounded-file.js";
 import { ConfigError, type ConfigProblem } from "../model/errors.js";
@@ -21,6 +32,12 @@ import { checkUserDataFile } from "./user-data.js";
 
 export const GLOBAL_FILE = "autoscaler.yaml";
 export const CLOUDS_DIR = "clouds.d";
+
+/**
+ * Aliases a policy file may use. The library resolves each alias by scanning the document, so
+ * thousands of them in a 1 MB file take hours; a policy file has no use for more than a few.
+ */
+const MAX_ALIASES = 100;
 
 type PathKey = string | number;
 
@@ -64,6 +81,10 @@ async function readYaml(file: string, problems: ConfigProblem[]): Promise<YamlFi
       });
     return undefined;
   }
+  if (aliasCount(document.contents) > MAX_ALIASES) {
+    problems.push({ file, field: "", message: `YAML: more than ${MAX_ALIASES} aliases` });
+    return undefined;
+  }
   let value: unknown;
   try {
     // An alias bomb ("billion laughs") stops here, with the library's own limit on aliases.
@@ -73,13 +94,26 @@ async function readYaml(file: string, problems: ConfigProblem[]): Promise<YamlFi
     problems.push({ file, field: "", message: `YAML: ${why}` });
     return undefined;
   }
+  // Each mapping's pairs by key, made on first use: a file with many unknown keys asks for the
+  // line of every one of them, and a search per key would be quadratic.
+  const pairsOf = new WeakMap<YAMLMap, Map<unknown, Pair>>();
+  const pairWithKey = (map: YAMLMap, key: PathKey): Pair | undefined => {
+    let pairs = pairsOf.get(map);
+    if (pairs === undefined) {
+      pairs = new Map();
+      for (const item of map.items)
+        if (isScalar(item.key) && !pairs.has(item.key.value)) pairs.set(item.key.value, item);
+      pairsOf.set(map, pairs);
+    }
+    return pairs.get(key);
+  };
   const lineOf = (path: readonly PathKey[]): number | undefined => {
     // Walk down as far as the path exists; a missing field is reported at its parent.
     let node: unknown = document.contents;
     let offset = (document.contents as Node | null)?.range?.[0];
     for (const key of path) {
       if (isMap(node)) {
-        const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
+        const pair = pairWithKey(node, key);
         if (!isPair(pair)) break;
         offset = (pair.key as Node).range?.[0] ?? offset;
         node = pair.value;
@@ -136,10 +170,24 @@ function duplicateKeys(root: unknown): number[] {
         stack.push(pair.value);
       }
     } else if (isSeq(node)) {
-      stack.push(...node.items);
+      // One by one: spreading a sequence of 100 k items overflows the call stack.
+      for (const item of node.items) stack.push(item);
     }
   }
   return offsets.sort((a, b) => a - b);
+}
+
+/** Aliases anywhere in a document, keys included: one pass. */
+function aliasCount(root: unknown): number {
+  let count = 0;
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isAlias(node)) count += 1;
+    else if (isMap(node)) for (const pair of node.items) stack.push(pair.key, pair.value);
+    else if (isSeq(node)) for (const item of node.items) stack.push(item);
+  }
+  return count;
 }
 
 function valueAt(value: unknown, path: readonly PathKey[]): unknown {

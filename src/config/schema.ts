@@ -9,6 +9,7 @@ import { dockerProviderSchema } from "./docker-schema.js";
 import { duration } from "./duration.js";
 import { isLoopback } from "./loopback.js";
 import { openstackProviderSchema } from "./openstack-schema.js";
+import type { SchemaKind } from "./schema-kinds.js";
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,30}$/;
 
@@ -97,8 +98,9 @@ export const globalSchema = z
     logging: z
       .strictObject({
         level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
-        format: z.enum(["json", "pretty"]).default("json").meta({
-          description: "json: bunyan records (journald, the bunyan CLI); pretty: one line each",
+        format: z.enum(["auto", "json", "pretty"]).default("auto").meta({
+          description:
+            "auto: pretty on a terminal, json otherwise; json: bunyan records (journald, the bunyan CLI); pretty: one line each",
         }),
         file: z.string().min(1).optional().meta({ description: "Log to this file, not stdout" }),
       })
@@ -311,14 +313,29 @@ export interface AutoscalerConfig {
 
 export const CLOUD_NAME_PATTERN = NAME_PATTERN;
 
-/** The JSON Schema of both file kinds, for editors (yaml-language-server) and documentation. */
+/**
+ * The JSON Schema of one file kind, a root an editor validates a file against (yaml-language-server:
+ * `# yaml-language-server: $schema=…/schema/<kind>.schema.json`). schema/ holds both, generated.
+ */
+export function jsonSchema(kind: SchemaKind): Record<string, unknown> {
+  const body = z.toJSONSchema(kind === "autoscaler" ? globalSchema : cloudSchema, {
+    io: "input",
+    unrepresentable: "any",
+    target: "draft-2020-12",
+  });
+  return {
+    ...body,
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    $id: `urn:condor-autoscaler:schema:${kind}`,
+  };
+}
+
+/** Both file kinds in one document, for documentation: `condor-autoscaler schema` with no kind. */
 export function jsonSchemas(): Record<string, unknown> {
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
+    $id: "urn:condor-autoscaler:schema",
     title: "condor-autoscaler policy files",
-    $defs: {
-      global: z.toJSONSchema(globalSchema, { io: "input", unrepresentable: "any" }),
-      cloud: z.toJSONSchema(cloudSchema, { io: "input", unrepresentable: "any" }),
-    },
+    $defs: { global: jsonSchema("autoscaler"), cloud: jsonSchema("cloud") },
   };
 }

@@ -10,8 +10,19 @@ import { redactRecord } from "./redact.js";
 
 export interface LogSettings {
   level: Logger.LogLevelString;
-  format: "json" | "pretty";
+  /** auto: pretty on a terminal, JSON otherwise (journald, a pipe, a file). */
+  format: "auto" | "json" | "pretty";
   file?: string;
+}
+
+/** The format `auto` stands for, given where the records go. */
+export function resolvedFormat(
+  format: LogSettings["format"],
+  toFile: boolean,
+  out: Writable,
+): "json" | "pretty" {
+  if (format !== "auto") return format;
+  return !toFile && (out as { isTTY?: boolean }).isTTY === true ? "pretty" : "json";
 }
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = {
@@ -109,7 +120,8 @@ export function createLog(settings: LogSettings, out: Writable = process.stdout)
     file === undefined
       ? survivable(out, "standard output")
       : survivable(file, settings.file ?? "file");
-  const stream = settings.format === "pretty" ? new PrettyStream(sink) : new JsonStream(sink);
+  const format = resolvedFormat(settings.format, file !== undefined, out);
+  const stream = format === "pretty" ? new PrettyStream(sink) : new JsonStream(sink);
   const log = Logger.createLogger({
     name: "condor-autoscaler",
     streams: [{ type: "raw", level: settings.level, stream }],

@@ -10,6 +10,7 @@ import type { ErrorKind } from "../model/errors.js";
 import type { Sight } from "../model/memory.js";
 import type { Action, CloudDemand, UnfitJobs, WorkerReport } from "../model/plan.js";
 import type { Headroom, ObservationGap } from "../model/snapshot.js";
+import type { PoolInstance } from "../providers/provider.js";
 import type { TickFailure, TickObserver, TickReport } from "./report.js";
 
 export type ReportedState = WorkerReport["state"];
@@ -93,6 +94,11 @@ export interface StatusDocument {
   unfit: UnfitJobs | null;
   notes: string[];
   actions: Action[];
+  /**
+   * Instances of the pool in clouds that are not configured, found at start and at each reload:
+   * they run on unmanaged.
+   */
+  unconfigured: PoolInstance[];
 }
 
 export interface HealthVerdict {
@@ -145,6 +151,7 @@ export class StatusTracker implements TickObserver {
   private last: TickReport | undefined;
   private lastFailure: TickFailure | undefined;
   private failuresSinceLastTick = 0;
+  private unconfigured: PoolInstance[] = [];
   private readonly startedAt: number;
   /** A complete tick older than this (seconds) means the daemon is stuck or failing. */
   healthLimit: number;
@@ -201,6 +208,11 @@ export class StatusTracker implements TickObserver {
       : { healthy: false, message: problems.join("; ") };
   }
 
+  /** What the preflight found of the pool in clouds that are not configured. */
+  setUnconfigured(instances: readonly PoolInstance[]): void {
+    this.unconfigured = [...instances];
+  }
+
   document(): StatusDocument {
     const now = this.options.clock.now();
     const report = this.last;
@@ -210,6 +222,7 @@ export class StatusTracker implements TickObserver {
       health: this.health(),
       lastFailure: this.lastFailure ?? null,
       failuresSinceLastTick: this.failuresSinceLastTick,
+      unconfigured: this.unconfigured,
     };
     if (report === undefined) {
       return {

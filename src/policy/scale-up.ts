@@ -204,7 +204,7 @@ export function scaleUp(
     const demandWorkers = placement.launch - placement.minTopUp;
     if (demandWorkers > 0) {
       parts.push(
-        `${plural(placement.placedJobs, "idle job")} (${placement.placedCpus} cpus, ${placement.placedMemoryMb} MB) waiting ≥ ${formatDuration(pool.persistence)} need ${plural(demandWorkers, `new ${shapeText(policy.worker)} worker`)}`,
+        `${plural(placement.placedJobs, "idle job")} (${placement.placedCpus} cpus, ${placement.placedMemoryMb} MB) waiting ≥ ${formatDuration(pool.persistence)}: need ${plural(demandWorkers, `new ${shapeText(policy.worker)} worker`)}`,
       );
     }
     if (placement.minTopUp > 0)

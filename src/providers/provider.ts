@@ -1,5 +1,6 @@
 /** The one interface every cloud backend implements. Adapters translate; they do not decide. */
 import type { ProviderError } from "../model/errors.js";
+import type { PreflightCheck } from "../model/preflight.js";
 import type { Headroom, Instance } from "../model/snapshot.js";
 
 export interface LaunchRequest {
@@ -37,6 +38,13 @@ export interface TerminateResult {
   error?: ProviderError;
 }
 
+/** A live instance tagged with the pool, of whichever cloud its tag names. */
+export interface PoolInstance {
+  cloud: string;
+  id: string;
+  name: string;
+}
+
 export interface Provider {
   readonly cloud: string;
   /** The instances this daemon owns in the cloud, found by ownership tags/metadata/labels. */
@@ -49,4 +57,14 @@ export interface Provider {
   describeLaunch?(request: LaunchRequest): string[];
   /** The API calls a terminate would make; makes none. */
   describeTerminate?(instanceIds: readonly string[]): string[];
+  /**
+   * Read-only checks of what a launch needs beyond credentials and a listing (image, instance
+   * types, networks, hosts, directories), for `check` and the start of `run`. Never throws.
+   */
+  preflight?(): Promise<PreflightCheck[]>;
+  /**
+   * Live instances this account, project or host holds for the pool, of any cloud: those of a
+   * cloud no longer configured (a renamed cloud file) run on unseen unless someone says so.
+   */
+  poolInstances?(): Promise<PoolInstance[]>;
 }

@@ -20,6 +20,16 @@ export function headNodeOf(config: AutoscalerConfig): string {
   return hostname();
 }
 
+/** A file's text, or an error naming the file and what it is for. */
+async function readNamed(file: string, role: string): Promise<string> {
+  try {
+    return await readBoundedFile(file, { maxBytes: MAX_CONFIG_FILE_BYTES });
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new Error(`${role} ${file} cannot be read: ${why}`, { cause: error });
+  }
+}
+
 export function userDataRenderer(
   config: AutoscalerConfig,
   cloud: CloudConfig,
@@ -30,10 +40,8 @@ export function userDataRenderer(
   const tokenFile = condor.kind === "htcondor" ? condor.tokenFile : undefined;
   return async (workerName) => {
     const [text, token] = await Promise.all([
-      readBoundedFile(template, { maxBytes: MAX_CONFIG_FILE_BYTES }),
-      tokenFile === undefined
-        ? Promise.resolve("")
-        : readBoundedFile(tokenFile, { maxBytes: MAX_CONFIG_FILE_BYTES }),
+      readNamed(template, "userData template"),
+      tokenFile === undefined ? Promise.resolve("") : readNamed(tokenFile, "condor.tokenFile"),
     ]);
     registerSecret(token);
     return renderUserData(text, {

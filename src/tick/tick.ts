@@ -176,7 +176,6 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   }
   if (input.overdue?.()) throw new TickOverrun("planning");
   const decided = (input.planner ?? plan)(snapshot, policy, observed, now);
-  for (const note of decided.notes) log.info({ note }, note);
   const checked = input.dryRun
     ? decided.actions
     : await spareClaimed(decided.actions, snapshot, input.condor, log);
@@ -186,6 +185,8 @@ export async function runTick(input: TickInput): Promise<TickResult> {
     ? { actions: checked, intended: observed }
     : await writeIntents(checked, observed, input);
   const outcomes = await act(actions, input.providers, input, log);
+  // After the actions they explain (a cap that held a launch back, jobs no worker fits).
+  for (const note of decided.notes) log.info({ note }, note);
   if (!input.dryRun) {
     await withdrawTerminated(outcomes, snapshot, input.condor, log);
     await withdrawOrphans(snapshot, input.condor, log);

@@ -81,6 +81,12 @@ test("plan without --json prints a table", async (t) => {
   t.is(result.code, 0, result.stderr);
   t.regex(result.stdout, /^DEMAND\nCLOUD\s+IDLE JOBS/m);
   t.regex(result.stdout, /^launch 4 on competitive: /m);
+  // Both demo clouds select every job: each row counts all 24, the total counts each job once.
+  t.regex(result.stdout, /^competitive +24 +24 +48000$/m);
+  t.regex(
+    result.stdout,
+    /^all clouds +24 +24 +48000\n\(24 jobs that several clouds select counted under each; "all clouds" counts each job once\)$/m,
+  );
 });
 
 test("run --once --dry-run logs the actions it would take and launches nothing", async (t) => {

@@ -13,6 +13,7 @@ const AT = 1_700_000_000;
 const IMAGE = `sha256:${"0123456789abcdef".repeat(4)}`;
 
 const DOCUMENT: StatusDocument = {
+  unconfigured: [],
   pool: "test",
   generatedAt: AT,
   health: { healthy: true, message: "ok" },
@@ -146,6 +147,22 @@ test("the table says so before the first tick, when unhealthy, and when ticks fa
       "",
     ].join("\n"),
   );
+});
+
+test("instances of the pool in clouds that are not configured are listed per cloud as unmanaged", (t) => {
+  const text = formatStatus({
+    ...DOCUMENT,
+    unconfigured: [
+      { cloud: "old-os", id: "a1", name: "test-old-os-a1" },
+      { cloud: "old-os", id: "b2", name: "test-old-os-b2" },
+      { cloud: "gone", id: "i-1", name: "test-gone" },
+    ],
+  });
+  const lines = text.trimEnd().split("\n");
+  t.deepEqual(lines.slice(-2), [
+    "NOT CONFIGURED: cloud old-os still has 2 instances of this pool, unmanaged: test-old-os-a1, test-old-os-b2",
+    "NOT CONFIGURED: cloud gone still has 1 instance of this pool, unmanaged: test-gone",
+  ]);
 });
 
 test("durations keep their two largest units and image digests shorten to 12 hex digits", (t) => {

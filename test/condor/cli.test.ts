@@ -154,14 +154,34 @@ test("plan: idle static slots and an idle partitionable slot, empty queue: idle 
   t.deepEqual(p.workers, [
     // Static slots: 1795348066 − 1795347995 on the worker's own clock.
     { cloud: "alpha", name: "worker1", instanceId: "i-worker1", state: "idle", idleSeconds: 71 },
-    // Partitionable slot: first seen idle now (a new daemon has seen nothing before).
-    { cloud: "beta", name: "beta-2", instanceId: "os-beta-2", state: "idle", idleSeconds: 0 },
+    // Partitionable slot: since its last dynamic slot went, 1795348068 − NumDynamicSlotsTime 1795348033.
+    { cloud: "beta", name: "beta-2", instanceId: "os-beta-2", state: "idle", idleSeconds: 35 },
   ]);
   t.deepEqual(
     terminations(p).map((a) => [a.cloud, a.instanceIds, a.cause, a.reason]),
     [["alpha", ["i-worker1"], "idle", "worker1: idle for 1m11s (idleTimeout 1m)"]],
   );
   t.deepEqual(p.notes, []);
+});
+
+test("plan predicts the idle termination of a worker on a partitionable slot, as the daemon makes it", async (t) => {
+  // The same pool 200 s after the last dynamic slot went (NumDynamicSlotsTime moved back).
+  const idle = fixture("05_condor_status_idle_static_and_pslot_autoscaler.json").replace(
+    '"NumDynamicSlotsTime": 1795348033',
+    '"NumDynamicSlotsTime": 1795347868',
+  );
+  t.not(idle, fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"));
+  const { plan: p } = await plan({
+    "condor_q.af": fixture("condor_q_global_empty_queue.txt"),
+    condor_status: idle,
+  });
+  t.deepEqual(
+    terminations(p).map((a) => [a.cloud, a.instanceIds, a.reason]),
+    [
+      ["alpha", ["i-worker1"], "worker1: idle for 1m11s (idleTimeout 1m)"],
+      ["beta", ["os-beta-2"], "beta-2: idle for 3m20s (idleTimeout 1m)"],
+    ],
+  );
 });
 
 test("plan: an empty pool with a queue of idle jobs: no workers, demand, and launches", async (t) => {
@@ -193,7 +213,7 @@ test("plan: stale ads of a worker we already terminated are no worker and no cap
     { alpha: [] },
   );
   t.deepEqual(p.workers, [
-    { cloud: "beta", name: "beta-2", instanceId: "os-beta-2", state: "idle", idleSeconds: 0 },
+    { cloud: "beta", name: "beta-2", instanceId: "os-beta-2", state: "idle", idleSeconds: 35 },
   ]);
   t.false(JSON.stringify(p.actions).includes("i-worker1"));
   // Its two idle slots would hold both jobs; counted as nothing, alpha launches a worker for them.
@@ -297,7 +317,7 @@ test("run --once: truncated condor_status output is logged with the command, the
   );
   const summary = logged.find((r) => r.summary === true);
   t.regex(String(summary?.msg), /INCOMPLETE \(1 gaps?\)/);
-  t.deepEqual(await fakes.callsOf("condor_advertise"), [], "nothing terminated, nothing withdrawn");
+  t.deepEqual(await fakes.withdrawals(), [], "nothing terminated, nothing withdrawn");
 });
 
 test("plan as a table: what could not be read is 'unknown', never 0, and the exit status is 3", async (t) => {

@@ -24,6 +24,21 @@ export function fixture(name: string): string {
   return readFileSync(join(FIXTURES, name), "utf8");
 }
 
+/**
+ * A -json sample as a startd without the NumDynamicSlots latch answers (SYSTEM_STARTD_LATCH_EXPRS
+ * emptied, or a release before it): the same ads less NumDynamicSlotsTime.
+ */
+export function withoutLatch(json: string): string {
+  const ads = JSON.parse(json) as Array<Record<string, unknown>>;
+  return JSON.stringify(
+    ads.map((ad) =>
+      Object.fromEntries(Object.entries(ad).filter(([key]) => key !== "NumDynamicSlotsTime")),
+    ),
+    null,
+    2,
+  );
+}
+
 /** What one call prints and how it ends; a string is stdout of a successful call. */
 export type Answer = string | { out?: string; err?: string; exit?: number; mode?: "hang" };
 
@@ -47,6 +62,11 @@ export interface Scenario {
   calls(): Promise<FakeCall[]>;
   /** Calls of one tool. */
   callsOf(tool: string): Promise<FakeCall[]>;
+  /**
+   * condor_advertise calls that withdraw ads: all but the preflight's probe of the permission,
+   * whose constraint (`Requirements = False`) matches no ad.
+   */
+  withdrawals(): Promise<FakeCall[]>;
   /** Process ids of the calls so far, in order. */
   pids(): Promise<number[]>;
 }
@@ -118,6 +138,11 @@ export async function scenario(
     dir,
     calls,
     callsOf: async (tool) => (await calls()).filter((call) => call.tool === tool),
+    withdrawals: async () =>
+      (await calls()).filter(
+        (call) =>
+          call.tool === "condor_advertise" && !/^Requirements = False$/m.test(call.ad ?? ""),
+      ),
     pids: async () => (await entries()).map((entry) => entry.pid),
   };
 }

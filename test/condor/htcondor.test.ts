@@ -16,7 +16,15 @@ import { CondorError } from "../../src/model/errors.js";
 import { ManualClock } from "../../src/sim/clock.js";
 import { observe } from "../../src/tick/observe.js";
 import { memoryLog } from "../tick/support.js";
-import { argAfter, fakePool, fixture, NOW, removeScenarios, scenario } from "./fake-condor.js";
+import {
+  argAfter,
+  fakePool,
+  fixture,
+  NOW,
+  removeScenarios,
+  scenario,
+  withoutLatch,
+} from "./fake-condor.js";
 
 test.after.always(removeScenarios);
 
@@ -119,7 +127,7 @@ test("recheck with no workers asks nothing", async (t) => {
 });
 
 test("recheck does not disturb the first-seen idle times of machines()", async (t) => {
-  const fakes = await scenario({ condor_status: IDLE });
+  const fakes = await scenario({ condor_status: withoutLatch(IDLE) });
   const clock = new ManualClock(NOW);
   const { pool } = fakePool(fakes, {}, clock);
   await pool.machines();

@@ -1,7 +1,7 @@
 /**
  * Workers as condor_status shows them: real slot ads of HTCondor 25.0.13 grouped per machine,
- * idle only when every slot is, idle time on the worker's clock or, for partitionable slots, from
- * when this daemon first saw it idle.
+ * idle only when every slot is, idle time on the worker's clock (for partitionable slots since
+ * their last dynamic slot went), or else from when this daemon first saw it idle.
  */
 import test from "ava";
 import { type ClassAd, parseClassAds } from "../../src/condor/classads.js";
@@ -12,7 +12,7 @@ import {
   startdName,
 } from "../../src/condor/startds.js";
 import { ManualClock } from "../../src/sim/clock.js";
-import { fakePool, fixture, NOW, removeScenarios, scenario } from "./fake-condor.js";
+import { fakePool, fixture, NOW, removeScenarios, scenario, withoutLatch } from "./fake-condor.js";
 
 test.after.always(removeScenarios);
 
@@ -78,7 +78,7 @@ test("slots are grouped by AutoscalerInstanceId, else by the startd name, with c
       address: "127.0.0.1",
       cloud: "beta",
       pool: "test",
-      idleSeconds: 0,
+      idleSeconds: 35,
     },
   ]);
 });
@@ -155,7 +155,7 @@ test("a claimed but idle slot (Claimed/Idle) is not idle", (t) => {
 test("a slot ad without State makes its machine busy: unreadable data is never idle", (t) => {
   t.deepEqual(states(ads("05_condor_status_idle_no_state_autoscaler.json")), [
     ["i-worker1", "busy", undefined],
-    ["worker2@vm", "idle", 0],
+    ["worker2@vm", "idle", 35],
   ]);
 });
 
@@ -271,16 +271,35 @@ test("an empty pool (condor_status prints nothing) has no machines", async (t) =
   t.deepEqual(await fakePool(fakes).pool.machines(), []);
 });
 
-test("a partitionable slot without dynamic slots: idle time grows from first seen, and a new pool object (restart) starts at 0", async (t) => {
-  const idle = fixture("05_condor_status_idle_static_and_pslot_autoscaler.json");
+test("a partitionable slot is idle since its last dynamic slot went (NumDynamicSlotsTime, on the worker's clock), whoever asks", async (t) => {
+  const real = ads("05_condor_status_idle_static_and_pslot.json");
+  // slot1@worker2: MyCurrentTime 1795348068 − NumDynamicSlotsTime 1795348033; its
+  // EnteredCurrentActivity (225 s ago) is the startd's start: it does not move with jobs.
+  t.deepEqual(states(real)[1], ["worker2@vm", "idle", 35]);
+  // A new daemon, `plan`, or the head node's clock an hour on: the same 35 s.
+  t.is(groupMachines(real, NOW + 3600, new Map()).machines[1]?.idleSeconds, 35);
+  const fakes = await scenario({
+    condor_status: fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
+  });
+  t.deepEqual(
+    (await fakePool(fakes).pool.machines()).map((m) => [m.name, m.idleSeconds]),
+    [
+      ["worker1@vm", 71],
+      ["worker2@vm", 35],
+    ],
+  );
+});
+
+test("a partitionable slot without NumDynamicSlotsTime: idle time grows from first seen, and a new pool object (restart) starts at 0", async (t) => {
+  const idle = withoutLatch(fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"));
   const fakes = await scenario({ condor_status: idle });
   const clock = new ManualClock(NOW);
   const { pool } = fakePool(fakes, {}, clock);
   const idleOf = async (p: typeof pool) =>
     (await p.machines()).map((m) => [m.instanceId ?? m.name, m.idleSeconds]);
 
-  // The pslot's own timestamps say 225 s (1795348068 − 1795347843), but they do not move when its
-  // last job leaves: never trusted.
+  // The pslot's EnteredCurrentActivity says 225 s (1795348068 − 1795347843), but it does not move
+  // when its last job leaves: never trusted.
   t.deepEqual(await idleOf(pool), [
     ["i-worker1", 71],
     ["worker2@vm", 0],
@@ -304,7 +323,7 @@ test("a partitionable slot without dynamic slots: idle time grows from first see
 });
 
 test("a machine that was busy in between starts its first-seen idle time again", async (t) => {
-  const idle = fixture("05_condor_status_idle_static_and_pslot_autoscaler.json");
+  const idle = withoutLatch(fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"));
   const fakes = await scenario({
     "condor_status.1": idle,
     "condor_status.2": fixture("04_condor_status_busy_static_and_pslot_autoscaler.json"),
@@ -321,7 +340,7 @@ test("a machine that was busy in between starts its first-seen idle time again",
 });
 
 test("a failed condor_status keeps what was first seen: the next answer continues from it", async (t) => {
-  const idle = fixture("05_condor_status_idle_static_and_pslot_autoscaler.json");
+  const idle = withoutLatch(fixture("05_condor_status_idle_static_and_pslot_autoscaler.json"));
   const fakes = await scenario({
     "condor_status.1": idle,
     "condor_status.2": { err: "Error: communication error\n", exit: 1 },

@@ -1,11 +1,13 @@
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import test from "ava";
 import * as defaults from "../../src/config/defaults.js";
 import { parseDuration } from "../../src/config/duration.js";
 import { loadConfig } from "../../src/config/load.js";
-import { jsonSchemas } from "../../src/config/schema.js";
+import { jsonSchema, jsonSchemas } from "../../src/config/schema.js";
+import { SCHEMA_KINDS } from "../../src/config/schema-kinds.js";
 import { ConfigError, type ConfigProblem } from "../../src/model/errors.js";
 import { configDir, VALID_CLOUD, VALID_GLOBAL } from "./config-dir.js";
 
@@ -205,6 +207,24 @@ for (const { title, files, expect } of broken) {
     }
   });
 }
+
+test("schema/ holds the root JSON Schema of each file kind, with its $id, as the schema command prints it", async (t) => {
+  for (const kind of SCHEMA_KINDS) {
+    const file = join(import.meta.dirname, `../../schema/${kind}.schema.json`);
+    const committed: unknown = JSON.parse(await readFile(file, "utf8"));
+    t.deepEqual(
+      committed,
+      jsonSchema(kind),
+      `${file} is stale: npx tsx src/cli.ts schema ${kind} > ${file}`,
+    );
+    t.like(committed, {
+      $id: `urn:condor-autoscaler:schema:${kind}`,
+      $schema: "https://json-schema.org/draft/2020-12/schema",
+      type: "object",
+      additionalProperties: false,
+    });
+  }
+});
 
 test("the JSON Schema describes both file kinds and forbids unknown keys", (t) => {
   const schema = jsonSchemas() as {

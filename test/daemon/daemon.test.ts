@@ -45,7 +45,7 @@ test("the daemon plays the demo workload out on a manual clock: launches, runs e
   const config = await loadConfig(DEMO);
   const clock = new ManualClock(1_700_000_000);
   const { log, lines } = memoryLog();
-  const backends = createBackends(config, log, { clock });
+  const backends = await createBackends(config, log, { clock });
   const policy = poolPolicy(config);
   const daemon = new Daemon({
     policy,
@@ -160,7 +160,7 @@ test("a tick that throws is logged and the next tick runs", async (t) => {
   const config = await loadConfig(DEMO);
   const { log, lines } = memoryLog();
   const clock = new ManualClock(1_700_000_000);
-  const backends = createBackends(config, log, { clock });
+  const backends = await createBackends(config, log, { clock });
   const daemon = new Daemon({
     policy: poolPolicy(config),
     tickInterval: 30,

@@ -359,3 +359,21 @@ test("end to end: an IDTOKEN rendered into user-data is not logged when the clou
     assertNoSecret(t, text());
   }
 });
+
+test("log format auto is pretty on a terminal and JSON on a pipe or in a file", async (t) => {
+  const terminal = memoryOut();
+  Object.assign(terminal.out, { isTTY: true });
+  createLog({ level: "info", format: "auto" }, terminal.out).info("hello terminal");
+  t.regex(terminal.text(), /^\S+ INFO +hello terminal\n$/m);
+  t.false(terminal.text().startsWith("{"));
+
+  const pipe = memoryOut();
+  createLog({ level: "info", format: "auto" }, pipe.out).info("hello pipe");
+  t.is((JSON.parse(pipe.text()) as { msg: string }).msg, "hello pipe");
+
+  const file = join(await mkdtemp(join(tmpdir(), "condor-autoscaler-log-")), "daemon.log");
+  const toFile = createLog({ level: "info", format: "auto", file }, terminal.out);
+  toFile.info("hello file");
+  await closeLog(toFile);
+  t.is((JSON.parse(await readFile(file, "utf8")) as { msg: string }).msg, "hello file");
+});

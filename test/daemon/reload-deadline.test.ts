@@ -47,7 +47,7 @@ test("a reload takes effect at the next tick: new caps apply, a removed cloud's 
   const config = await loadConfig(dir);
   const clock = new ManualClock(1_700_000_000);
   const { log, messages } = memoryLog();
-  const backends = createBackends(config, log, { clock });
+  const backends = await createBackends(config, log, { clock });
   const observer = recorder();
   const daemon = new Daemon({
     policy: poolPolicy(config),
@@ -75,7 +75,7 @@ test("a reload takes effect at the next tick: new caps apply, a removed cloud's 
   await edit(join(dir, "clouds.d/competitive.yaml"), /^maxWorkers: \d+$/m, "maxWorkers: 1");
   await rm(join(dir, "clouds.d/backup.yaml"));
   const next = await loadConfig(dir);
-  const nextBackends = reloadBackends({ config, backends }, next, log);
+  const nextBackends = await reloadBackends({ config, backends }, next, log);
   t.is(nextBackends.condor, backends.condor, "the simulated pool is kept");
   t.is(nextBackends.providers.get("competitive"), backends.providers.get("competitive"));
   t.false(nextBackends.providers.has("backup"));
@@ -130,10 +130,10 @@ test("a reload that would change a simulated pool's clouds is refused and nothin
   const dir = await demoCopy();
   const config = await loadConfig(dir);
   const { log } = memoryLog();
-  const backends = createBackends(config, log, { clock: new ManualClock(1_700_000_000) });
+  const backends = await createBackends(config, log, { clock: new ManualClock(1_700_000_000) });
   await edit(join(dir, "clouds.d/backup.yaml"), "bootDelay: 2m", "bootDelay: 5m");
   const next = await loadConfig(dir);
-  t.throws(() => reloadBackends({ config, backends }, next, log), {
+  await t.throwsAsync(reloadBackends({ config, backends }, next, log), {
     message: /simulated pool and its simulated clouds cannot change on reload/,
   });
 });
@@ -160,7 +160,7 @@ function hangingPool(gate: Promise<void>, calls: { count: number }): CondorPool 
 test("a tick past its deadline is abandoned: reported at the deadline, and nothing it planned is done", async (t) => {
   const config = await loadConfig(DEMO);
   const { log, messages } = memoryLog();
-  const backends = createBackends(config, log, { clock: new ManualClock(1_700_000_000) });
+  const backends = await createBackends(config, log, { clock: new ManualClock(1_700_000_000) });
   let release = () => {};
   const gate = new Promise<void>((resolve) => {
     release = resolve;
@@ -281,28 +281,28 @@ test("the running daemon: /metrics, /healthz and `status` answer; a second daemo
 test("a reload that changes condor.headNode, condor.tokenFile or a cloud's jobs makes new providers: user-data follows", async (t) => {
   const config = await loadConfig(join(import.meta.dirname, "../../examples/docker"));
   const { log } = memoryLog();
-  const backends = createBackends(config, log, { clock: new ManualClock(1_700_000_000) });
+  const backends = await createBackends(config, log, { clock: new ManualClock(1_700_000_000) });
   const condor = config.global.condor;
   if (condor.kind !== "htcondor") throw new Error("examples/docker is an HTCondor pool");
   const withCondor = (change: Partial<typeof condor>): typeof config => ({
     ...config,
     global: { ...config.global, condor: { ...condor, ...change } },
   });
-  const same = reloadBackends({ config, backends }, config, log);
+  const same = await reloadBackends({ config, backends }, config, log);
   for (const cloud of config.clouds)
     t.is(same.providers.get(cloud.name), backends.providers.get(cloud.name), `${cloud.name} kept`);
   for (const [what, next] of [
     ["headNode", withCondor({ headNode: "cm2.example.org" })],
     ["tokenFile", withCondor({ tokenFile: "/etc/condor/autoscaler/rotated.token" })],
   ] as const) {
-    const reloaded = reloadBackends({ config, backends }, next, log);
+    const reloaded = await reloadBackends({ config, backends }, next, log);
     for (const cloud of config.clouds)
       t.not(reloaded.providers.get(cloud.name), backends.providers.get(cloud.name), what);
   }
   const [first, ...rest] = config.clouds;
   if (first === undefined) throw new Error("examples/docker has clouds");
   const jobsChanged = { ...config, clouds: [{ ...first, jobs: "RequestCpus == 3" }, ...rest] };
-  const reloaded = reloadBackends({ config, backends }, jobsChanged, log);
+  const reloaded = await reloadBackends({ config, backends }, jobsChanged, log);
   t.not(reloaded.providers.get(first.name), backends.providers.get(first.name));
   for (const cloud of rest)
     t.is(reloaded.providers.get(cloud.name), backends.providers.get(cloud.name));

@@ -134,7 +134,7 @@ function declareTests(run: RealDockerRun): void {
       // HTCondor: one snapshot per run and a re-check before the kill; ads withdrawn after it.
       t.is((await fakes.callsOf("condor_q")).length, 2);
       t.is((await slotQueries(fakes)).length, 3);
-      const advertised = await fakes.callsOf("condor_advertise");
+      const advertised = await fakes.withdrawals();
       t.deepEqual(advertised.map((call) => call.argv[0]).sort(), [
         "INVALIDATE_MASTER_ADS",
         "INVALIDATE_STARTD_ADS",

@@ -357,6 +357,55 @@ function declareTests(run: RealDockerRun): void {
     }
   });
 
+  test("preflight: the real host answers and has the image; a missing tag, a dead host and a workDir that is a file each fail with a fix", async (t) => {
+    const cloud = "preflight";
+    const workDir = await run.tempDir(cloud);
+    const good = run.provider({ cloud }, workDir).provider;
+    const checks = await good.preflight();
+    t.deepEqual(
+      checks.map((c) => [c.outcome, c.what]),
+      [
+        ["ok", `cloud ${cloud}: docker host ${HOST_NAME} answers`],
+        ["ok", `cloud ${cloud}: docker host ${HOST_NAME} has image ${TEST_IMAGE}`],
+        ["ok", `cloud ${cloud}: workDir ${workDir} is writable`],
+      ],
+    );
+    t.regex(checks[1]?.detail ?? "", /^sha256:[0-9a-f]{64}$/);
+    t.deepEqual(await readdir(workDir), [], "the scratch directory is gone");
+
+    const notADirectory = join(await run.tempDir("file"), "work");
+    await writeFile(notADirectory, "");
+    const bad = run.provider(
+      {
+        cloud,
+        provider: {
+          image: "condor-autoscaler-test/absent:1",
+          hosts: [
+            { url: DOCKER_HOST_URL, name: HOST_NAME },
+            { url: "unix:///nonexistent/docker.sock", name: "dead" },
+          ],
+        },
+      },
+      notADirectory,
+    ).provider;
+    const failures = (await bad.preflight()).filter((c) => c.outcome === "FAIL");
+    t.deepEqual(
+      failures.map((c) => c.what),
+      [
+        `cloud ${cloud}: docker host ${HOST_NAME} has image condor-autoscaler-test/absent:1`,
+        `cloud ${cloud}: docker host dead answers`,
+        `cloud ${cloud}: workDir ${notADirectory} is writable`,
+      ],
+    );
+    t.regex(
+      failures[0]?.fix ?? "",
+      /^docker load or docker build -t condor-autoscaler-test\/absent:1/,
+    );
+    t.regex(failures[1]?.detail ?? "", /ENOENT/);
+    t.regex(failures[2]?.detail ?? "", /EEXIST|ENOTDIR/);
+    t.deepEqual(await run.containers(cloud), [], "nothing was created");
+  });
+
   // A tmpfs of 256 KiB stands for the head node's disk: it fills, and is remounted read-only.
   const mountsTmpfs = process.getuid?.() === 0 ? test.serial : test.skip;
   mountsTmpfs(

@@ -17,6 +17,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { builtCli } from "../cli/run-cli.js";
 import { ROOT } from "./real-nova.js";
 
 const run = promisify(execFile);
@@ -283,11 +284,11 @@ export class DaemonExited extends Error {
 
 /** The daemon (`run`) in a child process with the pool's HTCondor environment; its log kept. */
 export function startDaemon(config: string, env: NodeJS.ProcessEnv) {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", join(ROOT, "src/cli.ts"), "run", "--config", config],
-    { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(process.execPath, [builtCli(), "run", "--config", config], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => {

@@ -24,6 +24,7 @@ import {
 import { gotSender, type HttpRequest, type Send } from "../../src/providers/openstack/http.js";
 import { KeystoneSession } from "../../src/providers/openstack/keystone.js";
 import { OpenStackProvider } from "../../src/providers/openstack/nova.js";
+import { builtCli } from "../cli/run-cli.js";
 import { memoryLog } from "../tick/support.js";
 
 export const ENABLED = process.env.CONDOR_AUTOSCALER_REAL_NOVA === "1";
@@ -331,7 +332,7 @@ export interface CliRun {
   ms: number;
 }
 
-/** `condor-autoscaler <args>` in a child process (through tsx), with `env` added to ours. */
+/** `condor-autoscaler <args>` in a child process (the built code), with `env` added to ours. */
 export function runCli(
   args: readonly string[],
   env: Readonly<Record<string, string>>,
@@ -341,7 +342,7 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", join(ROOT, "src/cli.ts"), ...args],
+      [builtCli(), ...args],
       { cwd: ROOT, timeout: timeoutMs, env: { ...process.env, ...env } },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;

@@ -7,8 +7,9 @@
  *
  * The startd ads are the captured 05_condor_status_idle_static_and_pslot_autoscaler.json with the
  * workers made ours (edited here, in `idleWorkers`): worker1 (two static slots, idle 71 s on its
- * own clock) advertises the first launched instance, worker2 (an idle partitionable slot, whose
- * idle time counts from when the daemon first sees it) the second.
+ * own clock) advertises the first launched instance, worker2 (an idle partitionable slot of a
+ * startd that publishes no NumDynamicSlotsTime, whose idle time counts from when the daemon first
+ * sees it) the second.
  */
 import { rm } from "node:fs/promises";
 import test, { type ExecutionContext } from "ava";
@@ -26,6 +27,7 @@ import {
   type Scenario,
   scenario,
   slotQueries,
+  withoutLatch,
 } from "../condor/fake-condor.js";
 import { configDir } from "../config/config-dir.js";
 import { memoryLog } from "../tick/support.js";
@@ -70,7 +72,11 @@ test.after.always(async () => {
 
 /** The captured idle startd ads, worker1 advertising FIRST and worker2 SECOND of cloud aws. */
 function idleWorkers(): string {
-  const captured = condorFixture("05_condor_status_idle_static_and_pslot_autoscaler.json");
+  // Without the NumDynamicSlots latch: worker2's idle time counts from when the daemon first sees
+  // it, so it grows tick by tick on the manual clock.
+  const captured = withoutLatch(
+    condorFixture("05_condor_status_idle_static_and_pslot_autoscaler.json"),
+  );
   const edited = captured
     .replaceAll('"AutoscalerCloud": "alpha",', `"AutoscalerCloud": "${CLOUD}",`)
     .replaceAll('"AutoscalerInstanceId": "i-worker1",', `"AutoscalerInstanceId": "${FIRST}",`)
@@ -98,7 +104,7 @@ async function ec2Daemon(fakes: Scenario, dryRun: boolean) {
   const config = await loadConfig(dir);
   const clock = new ManualClock(NOW);
   const { log, messages } = memoryLog();
-  const backends = createBackends(config, log, { clock });
+  const backends = await createBackends(config, log, { clock });
   const daemon = new Daemon({
     policy: poolPolicy(config),
     tickInterval: config.global.tickInterval,

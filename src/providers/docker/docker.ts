@@ -17,13 +17,21 @@ import {
 } from "../../config/defaults.js";
 import type { DockerProviderSettings } from "../../config/docker-schema.js";
 import { asProviderError, ProviderError } from "../../model/errors.js";
+import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceStatus } from "../../model/snapshot.js";
 import { untilFirstError } from "../concurrency.js";
 import { MANAGED_BY, OWNER_TAGS, type ProviderContext } from "../context.js";
-import type { LaunchRequest, LaunchResult, Provider, TerminateResult } from "../provider.js";
+import type {
+  LaunchRequest,
+  LaunchResult,
+  PoolInstance,
+  Provider,
+  TerminateResult,
+} from "../provider.js";
 import { connectionOptions, type DockerEndpoint, type Environment, endpoints } from "./endpoint.js";
 import { classifyDockerError, isNameConflict, statusOf, workDirError } from "./errors.js";
 import { type HostLoad, type HostRoom, roomOn, spread } from "./placement.js";
+import { dockerPreflight } from "./preflight.js";
 import { exitFault, readShutdownMessage } from "./shutdown-message.js";
 
 /** Labels besides the ownership marks: what a container reserves, and the tag it was made from. */
@@ -73,6 +81,8 @@ type HostSurvey =
       load: HostLoad;
       /** This cloud's containers. */
       containers: ContainerSummary[];
+      /** Every live container of the pool, of any cloud. */
+      pool: PoolInstance[];
     }
   | { host: DockerEndpoint; error: ProviderError };
 
@@ -218,7 +228,11 @@ export class DockerProvider implements Provider {
         containers: live.length,
         ...(host.maxContainers === undefined ? {} : { maxContainers: host.maxContainers }),
       };
-      return { host, load, containers };
+      const pool = live.map((c) => {
+        const name = nameOf(c);
+        return { cloud: c.Labels?.[OWNER_TAGS.cloud] ?? "?", id: name, name };
+      });
+      return { host, load, containers, pool };
     } catch (error) {
       return { host, error: classifyDockerError(error, "survey", host.name) };
     }
@@ -232,6 +246,13 @@ export class DockerProvider implements Provider {
     const hosts = Promise.all(this.hosts.map((host) => this.surveyHost(host)));
     this.survey = { at: now, hosts };
     return hosts;
+  }
+
+  async poolInstances(): Promise<PoolInstance[]> {
+    const surveys = await this.surveyAll();
+    const failed = surveys.find((s) => "error" in s);
+    if (failed !== undefined && "error" in failed) throw failed.error;
+    return surveys.flatMap((s) => ("pool" in s ? s.pool : []));
   }
 
   async list(): Promise<Instance[]> {
@@ -430,6 +451,22 @@ export class DockerProvider implements Provider {
     return new ProviderError(
       "capacity",
       `Docker hosts have room for ${placed} of ${request.count} ${cpus}-cpu/${memoryMb}MB containers (${rooms || "no host available"})`,
+    );
+  }
+
+  async preflight(): Promise<PreflightCheck[]> {
+    return dockerPreflight(
+      this.cloud,
+      this.settings.image,
+      this.settings.workDir,
+      this.hosts.map((host) => ({
+        host: host.name,
+        version: async () => {
+          const answer = await this.call(host, "GET /version", (docker) => docker.version());
+          return String(answer.Version);
+        },
+        image: () => this.resolveImage(host),
+      })),
     );
   }
 

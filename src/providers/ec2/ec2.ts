@@ -15,10 +15,18 @@ import {
 import { EC2_IDEMPOTENCY_WINDOW, EC2_TERMINATE_BATCH } from "../../config/defaults.js";
 import type { Ec2ProviderSettings } from "../../config/schema.js";
 import { ProviderError } from "../../model/errors.js";
+import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceStatus } from "../../model/snapshot.js";
 import { MANAGED_BY, OWNER_TAGS, type ProviderContext } from "../context.js";
-import type { LaunchRequest, LaunchResult, Provider, TerminateResult } from "../provider.js";
+import type {
+  LaunchRequest,
+  LaunchResult,
+  PoolInstance,
+  Provider,
+  TerminateResult,
+} from "../provider.js";
 import { classifyEc2Error, ec2ErrorCode } from "./errors.js";
+import { dryRunLaunches } from "./preflight.js";
 
 /** One place to launch: an instance type, in a subnet (hence a zone) or the default one. */
 interface Placement {
@@ -272,6 +280,44 @@ export class Ec2Provider implements Provider {
       `launched ${launched.length} of ${request.count}: no capacity in ${placements.map((p) => p.scope).join("; ")}`,
     );
     return { instances: launched, error, scopeErrors };
+  }
+
+  async poolInstances(): Promise<PoolInstance[]> {
+    try {
+      const found = await this.describeAll({
+        Filters: [
+          { Name: `tag:${OWNER_TAGS.pool}`, Values: [this.context.pool] },
+          { Name: `tag:${OWNER_TAGS.managedBy}`, Values: [MANAGED_BY] },
+          { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] },
+        ],
+      });
+      return found.map((instance) => {
+        const tag = (key: string) => instance.Tags?.find((t) => t.Key === key)?.Value;
+        const id = instance.InstanceId ?? "?";
+        return { cloud: tag(OWNER_TAGS.cloud) ?? "?", id, name: tag("Name") ?? id };
+      });
+    } catch (error) {
+      throw classifyEc2Error(error);
+    }
+  }
+
+  /** A DryRun RunInstances per placement: permissions, image, types, subnets, groups. */
+  async preflight(): Promise<PreflightCheck[]> {
+    const now = this.context.clock.now();
+    let userData: string | undefined;
+    try {
+      userData = await this.context.userData(`${this.context.pool}-${this.cloud}`);
+    } catch {
+      userData = undefined; // reported by the user-data check
+    }
+    return dryRunLaunches(
+      this.client,
+      this.cloud,
+      this.placements([]).map((placement) => {
+        const { ClientToken: _token, ...request } = this.runRequest(placement, 1, now, userData);
+        return { scope: placement.scope, request };
+      }),
+    );
   }
 
   private async describeAll(input: DescribeInstancesCommandInput): Promise<Ec2Instance[]> {

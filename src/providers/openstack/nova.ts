@@ -11,10 +11,17 @@ import type {
   OpenStackProviderSettings,
 } from "../../config/openstack-schema.js";
 import { asProviderError, ProviderError } from "../../model/errors.js";
+import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceFault, InstanceStatus } from "../../model/snapshot.js";
 import { untilFirstError } from "../concurrency.js";
 import { MANAGED_BY, OWNER_TAGS, type ProviderContext } from "../context.js";
-import type { LaunchRequest, LaunchResult, Provider, TerminateResult } from "../provider.js";
+import type {
+  LaunchRequest,
+  LaunchResult,
+  PoolInstance,
+  Provider,
+  TerminateResult,
+} from "../provider.js";
 import {
   type CredentialSources,
   defaultSources,
@@ -25,6 +32,7 @@ import {
 import { classifyAnswer, type HttpAnswer } from "./errors.js";
 import { gotSender, parseAnswer, query, type Send } from "./http.js";
 import { KeystoneSession, type ServiceRequest, type ServiceType } from "./keystone.js";
+import { openstackPreflight } from "./preflight.js";
 
 export interface OpenStackProviderOptions {
   /** Environment for OS_CLOUD / OS_* / XDG_CONFIG_HOME; default: the process's. */
@@ -148,6 +156,13 @@ const limitsAnswer = z.object({
       totalRAMUsed: z.number().optional(),
     }),
   }),
+});
+
+/** GET /os-availability-zone: the zones a user may boot in, and whether each is up. */
+const zonesAnswer = z.object({
+  availabilityZoneInfo: z.array(
+    z.object({ zoneName: z.string(), zoneState: z.object({ available: z.boolean() }) }),
+  ),
 });
 
 /** The `server` of a POST /servers body, less the per-server name and user_data. */
@@ -583,6 +598,23 @@ export class OpenStackProvider implements Provider {
     return servers.filter((server) => this.owns(server)).map((server) => this.toInstance(server));
   }
 
+  async poolInstances(): Promise<PoolInstance[]> {
+    const prefix = `${this.context.pool}-`;
+    const servers = await this.allPages(
+      "/servers/detail",
+      { name: `^${escapeRegex(prefix)}` },
+      serversPage,
+    );
+    return servers
+      .filter((server) => server.metadata?.[OWNER_TAGS.pool] === this.context.pool)
+      .filter((server) => server.metadata?.[OWNER_TAGS.managedBy] === MANAGED_BY)
+      .map((server) => ({
+        cloud: server.metadata?.[OWNER_TAGS.cloud] ?? "?",
+        id: server.id,
+        name: server.name,
+      }));
+  }
+
   toInstance(server: Server): Instance {
     const deleting = server.status === "ACTIVE" && server["OS-EXT-STS:task_state"] === "deleting";
     const status: InstanceStatus = deleting ? "gone" : (STATUS_BY_NOVA[server.status] ?? "running");
@@ -655,6 +687,29 @@ export class OpenStackProvider implements Provider {
     const { done, error } = await untilFirstError(tasks, this.settings.concurrency);
     if (done.length > 0) this.limitsCache = undefined;
     return error === undefined ? { terminated: done } : { terminated: done, error };
+  }
+
+  // ---- preflight ----
+
+  async preflight(): Promise<PreflightCheck[]> {
+    return openstackPreflight(this.cloud, this.settings, {
+      flavor: () => this.flavor(),
+      image: () => this.image(),
+      keyPairExists: async (name) => {
+        const path = `/os-keypairs/${encodeURIComponent(name)}`;
+        const answer = await this.request("compute", { method: "GET", path });
+        if (answer.status === 404) return false;
+        if (answer.status !== 200)
+          throw classifyAnswer(answer, "nova GET /os-keypairs/{name}", this.context.clock.now());
+        return true;
+      },
+      availableZones: async () => {
+        const answer = await this.get("compute", "/os-availability-zone", zonesAnswer);
+        return answer.availabilityZoneInfo
+          .filter((zone) => zone.zoneState.available)
+          .map((zone) => zone.zoneName);
+      },
+    });
   }
 
   // ---- headroom ----

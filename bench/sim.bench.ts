@@ -40,12 +40,16 @@ async function timed(
   const run = await simulate(jobs, { name: "demo", config }, { seed: 1 });
   const ms = performance.now() - started;
   const days = run.endedAt / 86400;
+  // The process's peak resident set so far (this run is the biggest one), and the heap the run's
+  // result and input still hold.
+  const peakMb = process.resourceUsage().maxRSS / 1024;
+  const heapMb = process.memoryUsage().heapUsed / 1024 / 1024;
   return {
     unit: "ms",
     median: ms,
     runs: 1,
     notes: [
-      `${label}: ${jobs.length} jobs over ${days.toFixed(1)} days, ${run.samples.length} ticks run (the rest skipped as quiet), ${run.launches} launches`,
+      `${label}: ${jobs.length} jobs over ${days.toFixed(1)} days, ${run.ticks} ticks run (the rest skipped as quiet), ${run.launches} launches; peak RSS ${peakMb.toFixed(0)} MB, heap after ${heapMb.toFixed(0)} MB (target < 1024 MB)`,
     ],
   };
 }

@@ -4,7 +4,7 @@
  * - `elastiqClassic`: the algorithm of elastiq (https://github.com/dberzano/elastiq), the daemon
  *   that scaled CERN's virtual analysis facilities: count the jobs waiting, ask for one VM per
  *   n jobs, shut down VMs idle for an hour, pick the victims at random.
- * - `staticPool`: a fixed number of workers, kept alive whatever the queue holds.
+ * - `staticPool`: a fixed number of workers, kept alive whatever the queue holds, and no more.
  *
  * Both are planners like ours (pure functions of snapshot, policy, memory and time) and keep the
  * rules that protect the clouds and the jobs rather than decide how many workers to run: no
@@ -29,6 +29,7 @@ import type { Snapshot, Worker } from "../model/snapshot.js";
 import { avoidedScopes, cloudMemory, isThrottled, launchBlock } from "../policy/backoff.js";
 import { analyseDemand } from "../policy/demand.js";
 import { plural } from "../policy/plural.js";
+import { cloudSight } from "../policy/sight.js";
 import { incompleteNote, reportWorkers } from "../policy/workers.js";
 import { type Random, seededRandom } from "../random.js";
 import type { Planner } from "../tick/tick.js";
@@ -286,7 +287,9 @@ function elastiqSettings(options: ElastiqOptions): ElastiqSettings {
  * 2. In each cloud, VMs idle for longer than `idleTime` are shut down, but never below the
  *    cloud's minWorkers; when fewer may go than qualify, the victims are drawn at random.
  * 3. A cloud below its minWorkers is topped up (elastiq's min_vms).
- * 4. The idle jobs some cloud selects that have waited at least `waitingJobsTime` are counted;
+ * 4. The idle jobs that have waited at least `waitingJobsTime` and that the worker of some cloud
+ *    selecting them can hold are counted (a job no worker can hold would have elastiq launch VMs
+ *    for it until the end of time, which says nothing about scaling);
  *    when there are more than `waitingJobsThreshold`, ceil(waiting / jobsPerVm) VMs are wanted,
  *    less the VMs still deploying (booting, launched less than `deployTime` ago) and those just
  *    launched for minWorkers. elastiq knew one cloud; here the VMs go to the clouds in priority
@@ -354,14 +357,22 @@ export function elastiqClassic(options: ElastiqOptions = {}): BaselinePlanner {
       rooms.push(room);
     }
 
-    const configured = new Set(policy.clouds.map((cloud) => cloud.name));
+    const shapes = new Map(policy.clouds.map((cloud) => [cloud.name, cloud.worker]));
+    const fitsSome = (job: Snapshot["jobs"][number]) =>
+      job.clouds.some((name) => {
+        const shape = shapes.get(name);
+        return (
+          shape !== undefined &&
+          Math.max(1, job.cpus) <= shape.cpus &&
+          job.memoryMb <= shape.memoryMb &&
+          job.gpus <= shape.gpus
+        );
+      });
     const waitedSince = now - waitingJobsTime;
     let waiting = 0;
     if (seen.queueSeen) {
-      for (const job of snapshot.jobs) {
-        if (job.idleSince <= waitedSince && job.clouds.some((cloud) => configured.has(cloud)))
-          waiting += 1;
-      }
+      for (const job of snapshot.jobs)
+        if (job.idleSince <= waitedSince && fitsSome(job)) waiting += 1;
     }
     const wanted = waiting > waitingJobsThreshold ? Math.ceil(waiting / jobsPerVm) : 0;
     const toppedUp = rooms.reduce((sum, room) => sum + room.topUp, 0);
@@ -408,10 +419,39 @@ export interface StaticPoolOptions {
 }
 
 /**
+ * A cloud's workers as last known: this tick's listing with the launches it does not show yet, or,
+ * when it went unlisted, its last listing (of any age) with the launches since.
+ */
+function lastKnown(snapshot: Snapshot, cloud: CloudPolicy, memory: Memory, now: number): Worker[] {
+  const sight = cloudSight(snapshot, cloud, memory, now);
+  if (sight.listed) return sight.counted.filter((worker) => worker.state !== "gone");
+  const state = cloudMemory(memory, cloud.name);
+  const seen = (state.lastSeen?.workers ?? []).filter((worker) => worker.state !== "gone");
+  const ids = new Set(seen.map((worker) => worker.instanceId));
+  const pending = (state.launched ?? [])
+    .filter((launch) => !ids.has(launch.id))
+    .map(
+      (launch): Worker => ({
+        cloud: cloud.name,
+        instanceId: launch.id,
+        name: launch.id,
+        state: "booting",
+        launchedAt: launch.at,
+      }),
+    );
+  return [...seen, ...pending];
+}
+
+/**
  * A fixed pool of `workers` workers, whatever the queue holds: the missing ones are launched into
  * the clouds in priority order, each up to its room (so a cloud that backs off leaves its share to
- * the next); idle workers are never terminated, failed and stuck ones are, and are replaced as
- * soon as a cloud has room. Clouds' minWorkers are ignored: the pool's size is the only target.
+ * the next); failed and stuck workers are terminated and replaced as soon as a cloud has room.
+ * Clouds' minWorkers are ignored: the pool's size is the only target.
+ *
+ * The pool never grows past its size: a cloud not listed this tick counts the workers of its last
+ * listing, however old (counting them as none would top up in another cloud and overshoot once
+ * it answers), launches not listed yet count as booting, and idle workers above the size (after
+ * a failed termination, say) are terminated, the least preferred cloud's first.
  */
 export function staticPool(workers: number, options: StaticPoolOptions = {}): BaselinePlanner {
   const size = check("workers", workers, true, 0);
@@ -425,18 +465,23 @@ export function staticPool(workers: number, options: StaticPoolOptions = {}): Ba
     const notes = [...seen.notes];
     const terminations: TerminateAction[] = [];
     const rooms: Room[] = [];
+    const spare: Array<{ fleet: Fleet; worker: Worker }> = [];
 
     for (const fleet of seen.fleets) {
       const timeout = stuckAfter ?? fleet.policy.bootTimeout;
       const limit = `${stuckAfter === undefined ? "bootTimeout" : "stuckAfter"} ${formatDuration(timeout)}`;
-      const leaving = seen.complete && !fleet.throttled ? faulty(fleet, timeout, limit, now) : [];
+      const acting = seen.complete && !fleet.throttled;
+      const leaving = acting ? faulty(fleet, timeout, limit, now) : [];
       const leavingIds = new Set(leaving.flatMap((action) => action.instanceIds));
       terminations.push(...leaving);
-      const present = fleet.workers.filter((worker) => worker.state !== "gone").length;
-      const alive = fleet.workers.filter(
-        (worker) => worker.state !== "gone" && !leavingIds.has(worker.instanceId),
-      ).length;
+      const counted = lastKnown(snapshot, fleet.policy, memory, now);
+      const present = counted.length;
+      const alive = counted.filter((worker) => !leavingIds.has(worker.instanceId)).length;
       rooms.push(roomOf(fleet, present, alive, snapshot, memory, now));
+      if (acting)
+        for (const worker of fleet.workers)
+          if (worker.state === "idle" && !leavingIds.has(worker.instanceId))
+            spare.push({ fleet, worker });
     }
 
     const alive = rooms.reduce((sum, room) => sum + room.alive, 0);
@@ -457,6 +502,23 @@ export function staticPool(workers: number, options: StaticPoolOptions = {}): Ba
       ];
       if (unmet > 0 && left(room) === 0) parts.push(room.limit);
       launches.push(launch(room, parts.join("; "), memory, now));
+    }
+
+    const surplus = alive - size;
+    if (surplus > 0) {
+      // The least preferred cloud's first, then the longest idle; never a busy worker.
+      const victims = spare
+        .sort(
+          (a, b) =>
+            seen.fleets.indexOf(b.fleet) - seen.fleets.indexOf(a.fleet) ||
+            (b.worker.idleSeconds ?? 0) - (a.worker.idleSeconds ?? 0) ||
+            a.worker.instanceId.localeCompare(b.worker.instanceId),
+        )
+        .slice(0, surplus);
+      for (const { fleet, worker } of victims) {
+        const reason = `${worker.name}: static pool of ${plural(size, "worker")} has ${alive}: idle and above the size`;
+        terminations.push(terminate(fleet.policy.name, worker, "idle", reason));
+      }
     }
 
     const analysis = analyseDemand(seen.queueSeen ? snapshot.jobs : [], policy, now);

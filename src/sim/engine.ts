@@ -25,8 +25,9 @@ import { type Planner, runTick, type TickResult } from "../tick/tick.js";
 import { ObservedCloud, type PartialObservation, RestartingCollector } from "./chaos.js";
 import { ManualClock } from "./clock.js";
 import { SimulatedPool } from "./pool.js";
-import type { SimRun, TickSample } from "./run.js";
+import type { SimRun } from "./run.js";
 import type { JobSpec } from "./scenarios.js";
+import { UsageRecorder } from "./usage.js";
 
 /** Any fixed epoch: traces are relative, and a fixed start keeps runs identical. */
 const SIM_EPOCH = 1_600_000_000;
@@ -84,12 +85,24 @@ function quietLog(): Logger {
   return Logger.createLogger({ name: "sim", streams: [{ level: Logger.FATAL + 1, stream: sink }] });
 }
 
-/** Errors injected in chaos mode: those that disable a cloud only on list (a launch answered
- * auth or config disables the cloud until an admin reloads, which would end the experiment). */
-function chaosFailures(rate: number) {
+/**
+ * Errors injected in chaos mode: a call fails at `rate`, with each kind equally likely. Those that
+ * disable a cloud come only on list (a launch answered auth or config disables the cloud until an
+ * admin reloads, which would end the experiment). The simulated cloud tries the entries in turn,
+ * each with its own draw, so the i-th of k strikes with (rate/k) / (1 - i·rate/k): the chance it
+ * is reached times that is rate/k, and the k together fail rate of the calls.
+ */
+export function chaosFailures(rate: number) {
   const onCalls: ErrorKind[] = ["transient", "throttled", "quota", "capacity"];
-  const entries = (operation: "launch" | "terminate" | "list", kinds: readonly ErrorKind[]) =>
-    kinds.map((kind) => ({ kind, operation, from: 0, probability: rate / kinds.length }));
+  const entries = (operation: "launch" | "terminate" | "list", kinds: readonly ErrorKind[]) => {
+    const share = rate / kinds.length;
+    return kinds.map((kind, i) => ({
+      kind,
+      operation,
+      from: 0,
+      probability: Math.min(1, share / (1 - i * share)),
+    }));
+  };
   return [
     ...entries("launch", onCalls),
     ...entries("terminate", onCalls),
@@ -144,7 +157,15 @@ export async function simulate(
           ),
     ]),
   );
+  // Accounted at event times, from the truth (a failed listing hides workers from the tick only).
+  const usage = new UsageRecorder(0);
+  const costs = new Map(rules.clouds.map((c) => [c.name, c.costPerHour ?? 0]));
   const pool = new SimulatedPool({
+    observer: {
+      worker: (at, instance, from, to) =>
+        usage.worker(at - SIM_EPOCH, from, to, costs.get(instance.cloud) ?? 0),
+      queue: (at, idle) => usage.queue(at - SIM_EPOCH, idle),
+    },
     pool: config.global.pool,
     clock,
     jobs,
@@ -163,7 +184,6 @@ export async function simulate(
   const lastSubmission = jobs.reduce((latest, job) => Math.max(latest, job.submitAt), 0);
 
   let memory: Memory = emptyMemory();
-  const samples: TickSample[] = [];
   const errors: Partial<Record<ErrorKind, number>> = {};
   let launches = 0;
   let launchTokens = 0;
@@ -223,8 +243,7 @@ export async function simulate(
       const kind = ERROR_KINDS.find((k) => gap.message.includes(`(${k})`));
       if (kind !== undefined) errors[kind] = (errors[kind] ?? 0) + 1;
     }
-    samples.push(sampleOf(now - SIM_EPOCH, now, pool, clouds, rules));
-
+    // Plays this tick's launches and terminations into the pool (and so into the accounting).
     const counts = pool.counts();
     const noWorkers = clouds.every((c) => c.fleet().length === 0);
     if (counts.future + counts.running === 0 && noWorkers) {
@@ -251,45 +270,18 @@ export async function simulate(
     clock.set(next);
   }
   options.onProgress?.(jobs.length, jobs.length);
+  const endedAt = clock.now() - SIM_EPOCH;
   return {
     name: policy.name,
-    endedAt: clock.now() - SIM_EPOCH,
-    samples,
-    jobs: pool.outcomes(),
+    endedAt,
+    ticks: tick,
+    usage: usage.close(endedAt),
+    timeline: usage.timeline,
+    jobs: pool.outcomes((job) => !fitsSomewhere(job, rules)),
     launches,
     terminations,
     errors,
   };
-}
-
-/**
- * The pool as it really is at `at` (not as the tick saw it: a failed list hides a cloud's
- * workers from the tick, never from the report).
- */
-function sampleOf(
-  at: number,
-  now: number,
-  pool: SimulatedPool,
-  clouds: readonly SimulatedCloud[],
-  rules: PoolPolicy,
-): TickSample {
-  const workers = { booting: 0, stuck: 0, idle: 0, busy: 0, failed: 0 };
-  let costPerHour = 0;
-  const activity = pool.activity();
-  for (const cloud of clouds) {
-    const policy = rules.clouds.find((c) => c.name === cloud.cloud);
-    for (const instance of cloud.fleet()) {
-      const state =
-        activity.get(instance.id) ??
-        (now - instance.launchedAt > (policy?.bootTimeout ?? Number.POSITIVE_INFINITY)
-          ? "stuck"
-          : "booting");
-      workers[state] += 1;
-      costPerHour += policy?.costPerHour ?? 0;
-    }
-  }
-  const counts = pool.counts();
-  return { at, idleJobs: counts.idle, runningJobs: counts.running, workers, costPerHour };
 }
 
 /**
@@ -324,13 +316,19 @@ function nextChange(
     if (state.backoff !== undefined) consider(state.backoff.until);
     for (const scoped of Object.values(state.scoped)) consider(scoped.until);
   }
+  // A timer may be checked with ≥ (persistence: a job idle 60 s counts) or with > (idleTimeout):
+  // the moment it runs out and the second after are both candidates, so neither is a tick late.
+  const crossing = (at: number) => {
+    consider(at);
+    consider(at + 1);
+  };
   for (const worker of snapshot.workers) {
     for (const timer of timers) {
-      if (worker.state === "idle") consider(now + timer - (worker.idleSeconds ?? 0) + 1);
-      if (worker.state === "booting") consider(worker.launchedAt + timer + 1);
+      if (worker.state === "idle") crossing(now + timer - (worker.idleSeconds ?? 0));
+      if (worker.state === "booting") crossing(worker.launchedAt + timer);
     }
   }
-  for (const job of snapshot.jobs) for (const timer of timers) consider(job.idleSince + timer + 1);
+  for (const job of snapshot.jobs) for (const timer of timers) crossing(job.idleSince + timer);
   return wake;
 }
 

@@ -13,6 +13,7 @@ import type { WorkerShape } from "../model/policy.js";
 import type { IdleJob, StartdMachine } from "../model/snapshot.js";
 import type { SimulatedInstance } from "../providers/simulated.js";
 import type { JobSpec } from "./scenarios.js";
+import type { WorkerState } from "./usage.js";
 
 /** A source of workers: a simulated cloud's live instances. */
 export interface Fleet {
@@ -21,16 +22,42 @@ export interface Fleet {
   readonly changes: number;
 }
 
-interface SimJob extends JobSpec {
-  id: string;
-  /** Position in submission order: negotiation takes idle jobs oldest first. */
-  index: number;
-  state: "future" | "idle" | "running" | "done";
+/**
+ * One job of the workload. A class with every field set from the start (absent ones undefined,
+ * never deleted) keeps one compact shape: a spread object literal per job cost about 500 bytes,
+ * half a gigabyte for a million-job trace.
+ */
+class SimJob implements JobSpec {
+  readonly submitAt: number;
+  readonly runtime: number;
+  readonly cpus: number;
+  readonly memoryMb: number;
+  readonly gpus: number;
+  state: "future" | "idle" | "running" | "done" = "future";
   idleSince: number;
-  endsAt: number;
-  startedAt?: number;
-  finishedAt?: number;
-  machine?: SimMachine;
+  endsAt = Number.POSITIVE_INFINITY;
+  startedAt: number | undefined = undefined;
+  finishedAt: number | undefined = undefined;
+  machine: SimMachine | undefined = undefined;
+
+  constructor(
+    spec: JobSpec,
+    /** Position in submission order: negotiation takes idle jobs oldest first. */
+    readonly index: number,
+    start: number,
+  ) {
+    this.submitAt = spec.submitAt;
+    this.runtime = spec.runtime;
+    this.cpus = spec.cpus;
+    this.memoryMb = spec.memoryMb;
+    this.gpus = spec.gpus;
+    this.idleSince = start + spec.submitAt;
+  }
+
+  /** Made when asked: a million id strings kept for nothing would cost tens of megabytes. */
+  get id(): string {
+    return `1.${this.index}`;
+  }
 }
 
 /** Running jobs by end time; entries of jobs evicted since are skipped when they surface. */
@@ -101,6 +128,19 @@ export type PoolEvent =
   | { kind: "negotiated"; at: number; started: number; idle: number }
   | { kind: "finished"; at: number; jobs: number };
 
+/** Told of every change at the moment it happens, in time order (the simulator's accounting). */
+export interface PoolObserver {
+  /** A worker changes state; undefined `from`: launched, undefined `to`: gone. */
+  worker(
+    at: number,
+    instance: SimulatedInstance,
+    from: WorkerState | undefined,
+    to: WorkerState | undefined,
+  ): void;
+  /** The queue holds `idle` idle jobs from `at`. */
+  queue(at: number, idle: number): void;
+}
+
 export interface SimulatedPoolOptions {
   pool: string;
   clock: Clock;
@@ -108,6 +148,7 @@ export interface SimulatedPoolOptions {
   fleets: readonly Fleet[];
   negotiationInterval: number;
   onEvent?: (event: PoolEvent) => void;
+  observer?: PoolObserver;
 }
 
 export interface PoolCounts {
@@ -124,6 +165,9 @@ export class SimulatedPool implements CondorPool {
   private readonly completions = new Completions();
   private readonly stateCounts = { future: 0, idle: 0, running: 0, done: 0 };
   private readonly machinesById = new Map<string, SimMachine>();
+  /** Every live instance of the fleets seen so far, joined or not, with its state. */
+  private readonly known = new Map<string, { instance: SimulatedInstance; state: WorkerState }>();
+  private reportedIdle = -1;
   private readonly startedAt: number;
   private playedTo: number;
   private nextSubmission = 0;
@@ -136,14 +180,7 @@ export class SimulatedPool implements CondorPool {
     this.nextNegotiation = this.startedAt;
     this.jobs = [...options.jobs]
       .sort((a, b) => a.submitAt - b.submitAt)
-      .map((spec, index) => ({
-        ...spec,
-        id: `1.${index}`,
-        index,
-        state: "future",
-        idleSince: this.startedAt + spec.submitAt,
-        endsAt: Number.POSITIVE_INFINITY,
-      }));
+      .map((spec, index) => new SimJob(spec, index, this.startedAt));
     this.stateCounts.future = this.jobs.length;
     this.submitDue(this.startedAt);
   }
@@ -225,8 +262,17 @@ export class SimulatedPool implements CondorPool {
     return false;
   }
 
-  /** Every job's fate so far, in seconds from the start of the run, in submission order. */
-  outcomes(): Array<{ submitAt: number; startedAt?: number; finishedAt?: number; cpus: number }> {
+  /**
+   * Every job's fate so far, in seconds from the start of the run, in submission order; one that
+   * never started says why (`unfit` tells a job no worker can hold).
+   */
+  outcomes(unfit: (job: JobSpec) => boolean = () => false): Array<{
+    submitAt: number;
+    startedAt?: number;
+    finishedAt?: number;
+    cpus: number;
+    unstarted?: "unfit" | "queued";
+  }> {
     this.advance();
     const from = this.startedAt;
     return this.jobs.map((job) => ({
@@ -234,6 +280,7 @@ export class SimulatedPool implements CondorPool {
       ...(job.startedAt === undefined ? {} : { startedAt: job.startedAt - from }),
       ...(job.finishedAt === undefined ? {} : { finishedAt: job.finishedAt - from }),
       cpus: job.cpus,
+      ...(job.startedAt !== undefined ? {} : { unstarted: unfit(job) ? "unfit" : "queued" }),
     }));
   }
 
@@ -254,6 +301,17 @@ export class SimulatedPool implements CondorPool {
     this.fleetChanges = changes;
     // The clouds change only between calls (launch, terminate): one look at them serves the loop.
     const fleet = this.options.fleets.flatMap((f) => f.fleet());
+    for (const instance of fleet) {
+      if (this.known.has(instance.id)) continue;
+      this.known.set(instance.id, { instance, state: "booting" });
+      // Launched at the tick that has just queried the pool, so never before what was played.
+      this.options.observer?.worker(
+        Math.max(instance.launchedAt, this.playedTo),
+        instance,
+        undefined,
+        "booting",
+      );
+    }
     const pending = fleet
       .filter((instance) => !this.machinesById.has(instance.id))
       .sort((a, b) => a.joinAt - b.joinAt);
@@ -277,10 +335,27 @@ export class SimulatedPool implements CondorPool {
         this.negotiate(at);
         this.nextNegotiation = at + this.options.negotiationInterval;
       }
+      this.reportQueue(at);
     }
     // Terminations are seen only now; jobs that ended before were done, not evicted.
     this.dropTerminated(now, new Set(fleet.map((instance) => instance.id)));
+    this.reportQueue(now);
     this.playedTo = now;
+  }
+
+  private reportQueue(at: number): void {
+    if (this.stateCounts.idle === this.reportedIdle) return;
+    this.reportedIdle = this.stateCounts.idle;
+    this.options.observer?.queue(at, this.reportedIdle);
+  }
+
+  /** Tells the observer of a worker's new state. */
+  private become(at: number, instance: SimulatedInstance, to: WorkerState | undefined): void {
+    const known = this.known.get(instance.id);
+    if (known === undefined || known.state === to) return;
+    this.options.observer?.worker(at, instance, known.state, to);
+    if (to === undefined) this.known.delete(instance.id);
+    else known.state = to;
   }
 
   private emit(event: PoolEvent): void {
@@ -339,6 +414,7 @@ export class SimulatedPool implements CondorPool {
   }
 
   private join(instance: SimulatedInstance): void {
+    this.become(instance.joinAt, instance, "idle");
     this.machinesById.set(instance.id, {
       instance,
       free: { ...instance.shape },
@@ -355,6 +431,8 @@ export class SimulatedPool implements CondorPool {
 
   /** Machines whose instance was terminated leave; their jobs go back to the queue. */
   private dropTerminated(now: number, alive: ReadonlySet<string>): void {
+    for (const [id, { instance }] of this.known)
+      if (!alive.has(id) && !this.machinesById.has(id)) this.become(now, instance, undefined);
     for (const [id, machine] of this.machinesById) {
       if (alive.has(id)) continue;
       const evicted = [...machine.running];
@@ -362,9 +440,10 @@ export class SimulatedPool implements CondorPool {
         this.release(machine, job, now);
         this.setState(job, "idle");
         job.idleSince = now;
-        delete job.startedAt;
+        job.startedAt = undefined;
       }
       this.machinesById.delete(id);
+      this.become(now, machine.instance, undefined);
       this.emit({ kind: "left", at: now, machine: machine.instance.name, evicted: evicted.length });
     }
   }
@@ -374,8 +453,11 @@ export class SimulatedPool implements CondorPool {
     machine.free.cpus += job.cpus;
     machine.free.memoryMb += job.memoryMb;
     machine.free.gpus += job.gpus;
-    if (machine.running.size === 0) machine.idleSince = at;
-    delete job.machine;
+    if (machine.running.size === 0) {
+      machine.idleSince = at;
+      this.become(at, machine.instance, "idle");
+    }
+    job.machine = undefined;
     job.endsAt = Number.POSITIVE_INFINITY;
   }
 
@@ -399,6 +481,7 @@ export class SimulatedPool implements CondorPool {
       machine.free.memoryMb -= job.memoryMb;
       machine.free.gpus -= job.gpus;
       machine.running.add(job);
+      if (machine.running.size === 1) this.become(at, machine.instance, "busy");
       this.setState(job, "running");
       job.machine = machine;
       job.endsAt = at + job.runtime;

@@ -1,26 +1,17 @@
 /**
- * What one simulated run of a policy over a trace records: the state at every tick, every job's
- * fate, and the counts of what the policy did. The report is computed from this alone.
+ * What one simulated run of a policy over a trace records: what its workers used (exact, in
+ * bounded memory), every job's fate, and the counts of what the policy did. The report is
+ * computed from this alone.
  */
 import type { ErrorKind } from "../model/errors.js";
-import type { WorkerReport } from "../model/plan.js";
+import type { Timeline, Usage } from "./usage.js";
 
-export type SampledState = WorkerReport["state"];
-
-/** The pool as a tick saw it; it holds until the next sample (ticks may be skipped when idle). */
-export interface TickSample {
-  /** Seconds from the start of the trace. */
-  at: number;
-  idleJobs: number;
-  runningJobs: number;
-  /**
-   * Workers by state, from the simulated pool's truth (gone ones are not counted; none is ever
-   * `missing` there: the simulator knows which have joined).
-   */
-  workers: Record<Exclude<SampledState, "gone" | "missing">, number>;
-  /** What the workers alive at this sample cost per hour, summed over clouds. */
-  costPerHour: number;
-}
+/** Why a job never started before the run ended. */
+export const UNSTARTED_REASONS = {
+  unfit: "fits no worker shape of any cloud",
+  queued: "still queued at the end",
+} as const;
+export type UnstartedReason = keyof typeof UNSTARTED_REASONS;
 
 export interface JobOutcome {
   /** Seconds from the start of the trace. */
@@ -29,6 +20,8 @@ export interface JobOutcome {
   startedAt?: number;
   finishedAt?: number;
   cpus: number;
+  /** Only for a job that never started: why. */
+  unstarted?: UnstartedReason;
 }
 
 export interface SimRun {
@@ -36,7 +29,12 @@ export interface SimRun {
   name: string;
   /** Seconds from the start of the trace when the run ended. */
   endedAt: number;
-  samples: TickSample[];
+  /** Ticks run (quiet stretches are skipped). */
+  ticks: number;
+  /** Worker-seconds by state, cost and peak, accounted at event times. */
+  usage: Usage;
+  /** The workers by state and the idle jobs over time, in a bounded number of buckets. */
+  timeline: Timeline;
   jobs: JobOutcome[];
   /** Workers created (successful launches). */
   launches: number;

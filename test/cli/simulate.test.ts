@@ -63,3 +63,73 @@ test("a bad trace line is reported with its line and skipped; with --strict the 
   t.is(strict.code, 1);
   t.regex(strict.stderr, /bad\.csv:3: /);
 });
+
+/** One line, no stack trace: what a person sees when an argument is wrong. */
+function oneLine(t: import("ava").ExecutionContext, stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split("\n");
+  t.is(lines.length, 1, stderr);
+  t.regex(lines[0] ?? "", pattern);
+  t.notRegex(stderr, /^\s+at /m);
+}
+
+test("an unknown baseline is refused in one line naming it, before anything runs", async (t) => {
+  const result = await cli(["simulate", "--trace", BURST, "--baseline", "static:x"]);
+  t.is(result.code, 1);
+  t.is(result.stdout, "");
+  oneLine(t, result.stderr, /^--baseline static:x: unknown baseline \(elastiq-classic or static:N/);
+});
+
+test("a plot path that cannot be written is refused in one line before the run, not after it", async (t) => {
+  const missing = join(tmpdir(), "condor-autoscaler-no-such-dir", "plot.svg");
+  const result = await cli(["simulate", "--trace", BURST, "--plot", missing]);
+  t.is(result.code, 1);
+  t.is(result.stdout, "", "no run, no table");
+  oneLine(
+    t,
+    result.stderr,
+    /^--plot \S+plot\.svg: cannot write there: its directory \S+ does not exist$/,
+  );
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
+  const onDir = await cli(["simulate", "--trace", BURST, "--plot", dir]);
+  t.is(onDir.code, 1);
+  oneLine(t, onDir.stderr, /: cannot write there: is a directory$/);
+});
+
+test("a trace without jobs is an error naming the file and why its records were skipped", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
+  const empty = join(dir, "empty.csv");
+  await writeFile(empty, "submit,runtime,cpus,memoryMb\n");
+  const none = await cli(["simulate", "--trace", empty]);
+  t.is(none.code, 1);
+  oneLine(t, none.stderr, /^trace: \S+empty\.csv has no jobs to simulate$/);
+  const swf = join(dir, "zero.swf");
+  const record = (runtime: number) => `1 0 0 ${runtime} 1 -1 -1 1 -1 -1 1 -1 -1 -1 -1 -1 -1 -1\n`;
+  await writeFile(swf, record(0) + record(-1) + record(0));
+  const skipped = await cli(["simulate", "--trace", swf]);
+  t.is(skipped.code, 1);
+  oneLine(
+    t,
+    skipped.stderr,
+    /has no jobs to simulate \(3 records skipped: 2 zero run time, 1 no run time\)$/,
+  );
+});
+
+test("the table ends with a newline and the header says why records were skipped", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
+  const swf = join(dir, "some.swf");
+  const record = (submit: number, runtime: number) =>
+    `1 ${submit} 0 ${runtime} 1 -1 -1 1 -1 -1 1 -1 -1 -1 -1 -1 -1 -1\n`;
+  await writeFile(swf, record(0, 600) + record(10, 0) + record(20, 300));
+  const result = await cli(["simulate", "--trace", swf]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /: 2 jobs \(1 record skipped: 1 zero run time\), seed 1\n/);
+  t.regex(result.stdout, /\npeak workers +\d+\n$/);
+});
+
+test("off a terminal every policy's progress is written as plain lines, ending at 100 %", async (t) => {
+  const result = await cli(["simulate", "--trace", BURST, "--baseline", "static:4", "--json"]);
+  t.is(result.code, 0, result.stderr);
+  t.notRegex(result.stderr, /\r/);
+  t.regex(result.stderr, /^simulated \[#+\] 100% \(55\/55\)$/m);
+  t.regex(result.stderr, /^static:4 \[#+\] 100% \(55\/55\)$/m);
+});

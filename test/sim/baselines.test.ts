@@ -147,6 +147,15 @@ test("elastiq ignores jobs no configured cloud selects", (t) => {
   t.deepEqual(launched(result), {});
 });
 
+test("elastiq launches nothing for jobs no worker of any cloud can hold", (t) => {
+  const big = jobs(3, { idleSince: NOW - 120, cpus: 64 });
+  const result = decide(t, elastiqClassic(), { jobs: big });
+  t.deepEqual(launched(result), {});
+  t.true(result.notes.some((note) => /no cloud's worker shape can hold 3 jobs/.test(note)));
+  const mixed = decide(t, elastiqClassic(), { jobs: [...big, ...waiting(5, 120)] });
+  t.deepEqual(launched(mixed), { alpha: 2 });
+});
+
 test("elastiq never goes above a cloud's maxWorkers", (t) => {
   const result = decide(t, elastiqClassic(), {
     clouds: [alpha({ maxWorkers: 5 })],
@@ -340,11 +349,57 @@ test("a static pool spreads over the clouds in priority order, each up to its ma
   t.true(short.notes.some((note) => /2 workers missing that no cloud can take/.test(note)));
 });
 
-test("a static pool never terminates idle workers, however long idle", (t) => {
-  const result = decide(t, staticPool(2), {
+test("a static pool never terminates idle workers while it has no more than its size", (t) => {
+  const result = decide(t, staticPool(3), {
     workers: [idle("i1", 86_400), idle("i2", 86_400), idle("i3", 86_400)],
   });
   t.deepEqual(result.actions, []);
+});
+
+test("a static pool terminates idle workers above its size, the least preferred cloud's first, never a busy one", (t) => {
+  const clouds = [alpha({ priority: 1 }), beta({ priority: 2 })];
+  const workers = [
+    worker("a1", { cloud: "alpha" }),
+    idle("a2", 600, { cloud: "alpha" }),
+    idle("b1", 60, { cloud: "beta" }),
+    worker("b2", { cloud: "beta" }),
+  ];
+  const one = decide(t, staticPool(3), { clouds, workers });
+  t.deepEqual(terminated(one), ["b1"]);
+  t.deepEqual(launched(one), {});
+  t.deepEqual(terminated(decide(t, staticPool(2), { clouds, workers })), ["b1", "a2"]);
+  t.deepEqual(terminated(decide(t, staticPool(1), { clouds, workers })), ["b1", "a2"]);
+});
+
+test("a static pool counts an unlisted cloud by its last listing, however old, and tops up nowhere else", (t) => {
+  const clouds = [alpha({ priority: 1 }), beta({ priority: 2 })];
+  const gap = {
+    source: "cloud" as const,
+    cloud: "alpha",
+    kind: "transient" as const,
+    message: "timeout",
+  };
+  const lastSeen = { at: NOW - 7200, workers: [worker("a1"), worker("a2"), idle("a3", 60)] };
+  const blind = decide(t, staticPool(4), {
+    clouds,
+    workers: [worker("b1", { cloud: "beta" })],
+    gaps: [gap],
+    memory: memory({ alpha: { lastSeen, launched: [{ id: "a4", at: NOW - 30 }] } }),
+  });
+  t.deepEqual(launched(blind), {});
+  const short = decide(t, staticPool(6), {
+    clouds,
+    workers: [worker("b1", { cloud: "beta" })],
+    gaps: [gap],
+    memory: memory({ alpha: { lastSeen } }),
+  });
+  t.deepEqual(launched(short), { beta: 2 });
+  // Launched and not listed yet: counted as booting, not launched again.
+  const lagging = decide(t, staticPool(3), {
+    workers: [worker("w1")],
+    memory: memory({ alpha: { launched: [{ id: "new1", at: NOW - 30 }] } }),
+  });
+  t.deepEqual(launched(lagging), { alpha: 1 });
 });
 
 test("a static pool terminates failed and stuck workers and replaces them", (t) => {

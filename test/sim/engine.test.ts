@@ -6,7 +6,14 @@
  */
 import test from "ava";
 import { loadConfig } from "../../src/config/load.js";
-import { InvariantViolation, simulate } from "../../src/sim/engine.js";
+import { simulatedProviderSchema } from "../../src/config/schema.js";
+import { ERROR_KINDS, ProviderError } from "../../src/model/errors.js";
+import { SimulatedCloud } from "../../src/providers/simulated.js";
+import { seededRandom } from "../../src/random.js";
+import { elastiqClassic, staticPool } from "../../src/sim/baselines.js";
+import { ManualClock } from "../../src/sim/clock.js";
+import { chaosFailures, InvariantViolation, simulate } from "../../src/sim/engine.js";
+import { summarise } from "../../src/sim/report.js";
 import type { SimRun } from "../../src/sim/run.js";
 import type { JobSpec } from "../../src/sim/scenarios.js";
 import { configDir } from "../config/config-dir.js";
@@ -40,15 +47,11 @@ function job(submitAt: number, runtime: number, cpus = 1): JobSpec {
   return { submitAt, runtime, cpus, memoryMb: 500, gpus: 0 };
 }
 
-/** Seconds spent in each worker state, samples holding until the next one. */
+/** Worker-seconds by state, leaving out the states no worker was in. */
 function secondsByState(result: SimRun): Record<string, number> {
-  const seconds: Record<string, number> = {};
-  result.samples.forEach((sample, i) => {
-    const until = result.samples[i + 1]?.at ?? result.endedAt;
-    for (const [state, count] of Object.entries(sample.workers))
-      if (count > 0) seconds[state] = (seconds[state] ?? 0) + count * (until - sample.at);
-  });
-  return seconds;
+  return Object.fromEntries(
+    Object.entries(result.usage.seconds).filter(([, seconds]) => seconds > 0),
+  );
 }
 
 test("one job: launched at t=0, joins at 150, starts at the 180 s negotiation, ends at 780, its worker goes at 1110", async (t) => {
@@ -61,6 +64,28 @@ test("one job: launched at t=0, joins at 150, starts at the 180 s negotiation, e
   // Sampled after each tick acts: booting 0→150, idle 150→180, busy 180→780, idle 780→1110.
   t.deepEqual(secondsByState(result), { booting: 150, idle: 360, busy: 600 });
   t.deepEqual(result.errors, {});
+});
+
+test("skipping quiet ticks launches on the tick persistence runs out: a job idle since 0 with persistence 60 s is launched for at 60, not 90", async (t) => {
+  const global = GLOBAL.replace("persistence: 0s", "persistence: 60s");
+  const dir = await configDir({ "autoscaler.yaml": global, "clouds.d/cloud.yaml": cloudFile(1) });
+  const config = await loadConfig(dir);
+  const result = await simulate(
+    [job(0, 600)],
+    { name: "persistent", config },
+    { seed: 1, negotiationInterval: 30 },
+  );
+  // Launched at 60, running at 180, joined at 210, matched at the 210 s negotiation.
+  t.is(result.jobs[0]?.startedAt, 210);
+});
+
+test("worker states are accounted at the moment they change, not at the next tick: joined at 140, busy 180 to 770, gone at 1080", async (t) => {
+  const result = await run(cloudFile(1).replace("joinDelay: 30s", "joinDelay: 20s"), [job(0, 590)]);
+  t.deepEqual(result.jobs, [{ submitAt: 0, startedAt: 180, finishedAt: 770, cpus: 1 }]);
+  // Idle from 770; at the tick at 1080 it has been idle 310 s, past the 300 s timeout.
+  t.is(result.endedAt, 1080);
+  t.deepEqual(secondsByState(result), { booting: 140, idle: 40 + 310, busy: 590 });
+  t.true(Math.abs(result.usage.cost - 0.5 * (1080 / 3600)) < 1e-9, "0.5 an hour for 1080 s");
 });
 
 test("a burst of 8 one-cpu jobs: two 4-cpu workers at once, every job waits 180 s", async (t) => {
@@ -76,10 +101,7 @@ test("a burst of 8 one-cpu jobs: two 4-cpu workers at once, every job waits 180 
   t.is(result.terminations, 2);
   t.is(result.endedAt, 1110);
   t.deepEqual(secondsByState(result), { booting: 300, idle: 720, busy: 1200 });
-  t.is(
-    Math.max(...result.samples.map((s) => s.workers.busy + s.workers.idle + s.workers.booting)),
-    2,
-  );
+  t.is(result.usage.peakWorkers, 2);
 });
 
 test("the same burst during a capacity outage until t=600: 20 capacity answers, a probe at 600, the second worker at 630, every job waits 780 s", async (t) => {
@@ -230,4 +252,85 @@ test("the truth catches a planner that kills a worker running a job while the co
     String((blind as Error).message),
     /^blind: tick \d+ \(t=1800s\): terminated \S+ on cloud while it ran a job \(the tick saw booting\)$/,
   );
+});
+
+/** Calls of each operation that fail with `--faults rate`, by kind, over `calls` calls. */
+async function injected(rate: number, calls: number) {
+  const cloud = new SimulatedCloud({
+    pool: "p",
+    cloud: "c",
+    shape: { cpus: 1, memoryMb: 1000, gpus: 0 },
+    settings: {
+      ...simulatedProviderSchema.parse({ kind: "simulated" }),
+      failures: chaosFailures(rate),
+    },
+    clock: new ManualClock(0),
+    random: seededRandom(5),
+  });
+  const failed = { launch: {} as Record<string, number>, list: {} as Record<string, number> };
+  const count = (into: Record<string, number>, kind: string) => {
+    into[kind] = (into[kind] ?? 0) + 1;
+  };
+  for (let i = 0; i < calls; i += 1) {
+    const result = await cloud.launch({ count: 1, avoid: [] });
+    if (result.error !== undefined) count(failed.launch, result.error.kind);
+    await cloud.list().catch((error: unknown) => {
+      if (error instanceof ProviderError) count(failed.list, error.kind);
+    });
+  }
+  const total = (by: Record<string, number>) => Object.values(by).reduce((a, b) => a + b, 0);
+  return { ...failed, launches: total(failed.launch), lists: total(failed.list) };
+}
+
+test("--faults 1 fails every provider call, and --faults 0.3 three calls in ten, each kind alike", async (t) => {
+  const all = await injected(1, 1000);
+  t.is(all.launches, 1000);
+  t.is(all.lists, 1000);
+  const some = await injected(0.3, 20_000);
+  t.true(Math.abs(some.launches / 20_000 - 0.3) < 0.015, `launches failed: ${some.launches}`);
+  t.true(Math.abs(some.lists / 20_000 - 0.3) < 0.015, `lists failed: ${some.lists}`);
+  for (const kind of ["transient", "throttled", "quota", "capacity"])
+    t.true(Math.abs((some.launch[kind] ?? 0) / 20_000 - 0.075) < 0.01, `launch ${kind}`);
+  t.deepEqual(Object.keys(some.list).sort(), [...ERROR_KINDS].sort());
+});
+
+test("static:6 never runs more than 6 workers under --faults, though failed listings hide a cloud", async (t) => {
+  const config = await twoClouds();
+  for (const faults of [0.05, 0.3]) {
+    const baseline = staticPool(6);
+    const result = await simulate(
+      WORKLOAD,
+      { name: "static:6", config, planner: baseline.planner, timers: baseline.timers },
+      { seed: 3, faults },
+    );
+    t.is(summarise(result).peakWorkers, 6, `faults ${faults}`);
+  }
+});
+
+test("elastiq-classic launches nothing for a job no worker can hold, the run ends, and the job says why it never started", async (t) => {
+  const dir = await configDir({ "autoscaler.yaml": GLOBAL, "clouds.d/cloud.yaml": cloudFile(4) });
+  const config = await loadConfig(dir);
+  const elastiq = (jobs: JobSpec[]) => {
+    const planner = elastiqClassic();
+    return simulate(
+      jobs,
+      { name: "elastiq-classic", config, planner: planner.planner, timers: planner.timers },
+      { seed: 1 },
+    );
+  };
+  const result = await elastiq([job(0, 600, 8), job(0, 600, 1)]);
+  const without = await elastiq([job(0, 600, 1)]);
+  t.is(result.launches, without.launches, "no VM for the job that fits none");
+  t.true(result.endedAt < 86_400, `ended at ${result.endedAt}`);
+  t.is(result.jobs[0]?.unstarted, "unfit");
+  t.is(result.jobs[1]?.unstarted, undefined);
+  t.deepEqual(summarise(result).unstartedBy, { "fits no worker shape of any cloud": 1 });
+  // A job that fits but is never given a worker is still queued when the run ends.
+  const none = staticPool(0);
+  const idle = await simulate(
+    [job(0, 600, 1)],
+    { name: "static:0", config, planner: none.planner, timers: none.timers },
+    { seed: 1 },
+  );
+  t.is(idle.jobs[0]?.unstarted, "queued");
 });

@@ -1,45 +1,69 @@
 /** The simulator's report: summaries, the table, the JSON, the plot and the progress bar. */
 import { Writable } from "node:stream";
 import test from "ava";
+import { seededRandom } from "../../src/random.js";
+import { downsample, plotSvg } from "../../src/sim/plot.js";
 import {
-  downsample,
+  censoredRank,
+  formatNotes,
   formatTable,
   formatWait,
   nearestRank,
   type PolicyReport,
   ProgressBar,
-  plotSvg,
   summarise,
   toJson,
 } from "../../src/sim/report.js";
-import type { SimRun, TickSample } from "../../src/sim/run.js";
+import type { SimRun } from "../../src/sim/run.js";
+import { Timeline, UsageRecorder, type WorkerState } from "../../src/sim/usage.js";
 
-type Workers = TickSample["workers"];
+type Workers = Record<WorkerState, number>;
 
-function workers(counts: Partial<Workers> = {}): Workers {
-  return { booting: 0, stuck: 0, idle: 0, busy: 0, failed: 0, ...counts };
+/** The pool's state from `at` on: workers by state, idle jobs, what the workers cost an hour. */
+interface Sample {
+  at: number;
+  workers: Workers;
+  idleJobs: number;
+  costPerHour: number;
 }
 
-function sample(at: number, counts: Partial<Workers>, more: Partial<TickSample> = {}): TickSample {
-  return { at, idleJobs: 0, runningJobs: 0, workers: workers(counts), costPerHour: 0, ...more };
+function sample(
+  at: number,
+  counts: Partial<Workers>,
+  more: Partial<Omit<Sample, "at" | "workers">> = {},
+): Sample {
+  return {
+    at,
+    workers: { booting: 0, idle: 0, busy: 0, ...counts },
+    idleJobs: 0,
+    costPerHour: 0,
+    ...more,
+  };
 }
 
-function run(overrides: Partial<SimRun> = {}): SimRun {
+/** A run whose pool went through `samples`, each holding until the next, the last until the end. */
+function run(overrides: Partial<SimRun> & { samples?: Sample[] } = {}): SimRun {
+  const { samples = [], ...rest } = overrides;
+  const endedAt = rest.endedAt ?? 0;
+  const recorder = new UsageRecorder(samples[0]?.at ?? 0);
+  for (const s of samples) recorder.state(s.at, s.workers, s.costPerHour, s.idleJobs);
   return {
     name: "policy",
-    endedAt: 0,
-    samples: [],
+    endedAt,
+    ticks: samples.length,
+    usage: recorder.close(endedAt),
+    timeline: recorder.timeline,
     jobs: [],
     launches: 0,
     terminations: 0,
     errors: {},
-    ...overrides,
+    ...rest,
   };
 }
 
 /**
  * One worker boots for 240 s, idles 60 s, runs the job 600 s, idles; at 1200 a second worker is
- * stuck, at 1500 a third has failed; the run ends at 1800. Each worker costs 0.36 an hour.
+ * launched and never joins, at 1500 a third; the run ends at 1800. Each worker costs 0.36 an hour.
  */
 const HAND_RUN = run({
   name: "hand",
@@ -47,37 +71,56 @@ const HAND_RUN = run({
   samples: [
     sample(0, { booting: 1 }, { idleJobs: 1, costPerHour: 0.36 }),
     sample(240, { idle: 1 }, { idleJobs: 1, costPerHour: 0.36 }),
-    sample(300, { busy: 1 }, { runningJobs: 1, costPerHour: 0.36 }),
+    sample(300, { busy: 1 }, { costPerHour: 0.36 }),
     sample(900, { idle: 1 }, { costPerHour: 0.36 }),
-    sample(1200, { idle: 1, stuck: 1 }, { idleJobs: 1, costPerHour: 0.72 }),
-    sample(1500, { idle: 1, stuck: 1, failed: 1 }, { idleJobs: 1, costPerHour: 1.08 }),
+    sample(1200, { idle: 1, booting: 1 }, { idleJobs: 1, costPerHour: 0.72 }),
+    sample(1500, { idle: 1, booting: 2 }, { idleJobs: 1, costPerHour: 1.08 }),
   ],
   jobs: [
     { submitAt: 0, startedAt: 300, finishedAt: 900, cpus: 1 },
-    { submitAt: 1200, cpus: 1 },
+    { submitAt: 1200, cpus: 1, unstarted: "unfit" },
   ],
   launches: 3,
   terminations: 1,
   errors: { quota: 2, throttled: 0, transient: 5 },
 });
 
-test("summarise counts each sample's workers until the next sample and the last until the end", (t) => {
+test("summarise counts each state from the moment it begins to the next change, the last to the end", (t) => {
   const report = summarise(HAND_RUN);
-  // booting: 240 s + stuck 300 s + 300 s = 840 s; idle: 60 + 300 + 300 + 300 = 960 s;
-  // busy: 600 s; total: 240 + 60 + 600 + 300 + 2·300 + 3·300 = 2700 s.
-  t.deepEqual(report.workerHours, { total: 0.75, busy: 0.167, idle: 0.267, booting: 0.233 });
+  // booting: 240 + 300 + 2·300 = 1140 s; idle: 60 + 300 + 300 + 300 = 960 s; busy: 600 s;
+  // total: 2700 s.
+  t.deepEqual(report.workerHours, { total: 0.75, busy: 0.167, idle: 0.267, booting: 0.317 });
   // 0.36 · 1200/3600 + 0.72 · 300/3600 + 1.08 · 300/3600
   t.is(report.cost, 0.27);
   t.is(report.peakWorkers, 3);
 });
 
-test("summarise measures waits from submission to start and counts jobs that never started apart", (t) => {
+test("summarise counts a job that never started as waiting until the run ended, a lower bound, and says why", (t) => {
   const report = summarise(HAND_RUN);
   t.is(report.jobs, 2);
   t.is(report.unstarted, 1);
-  t.deepEqual(report.wait, { p50: 300, p95: 300, p99: 300, max: 300 });
+  t.deepEqual(report.unstartedBy, { "fits no worker shape of any cloud": 1 });
+  // Waits 300 (started) and 1800 - 1200 = 600 (censored at the end).
+  t.deepEqual(report.wait, { p50: 300, p95: 600, p99: 600, max: 600 });
+  t.deepEqual(report.waitCensored, { p50: false, p95: true, p99: true, max: true });
 });
 
+test("percentiles of waits with censored ones are the nearest ranks of all of them together", (t) => {
+  const random = seededRandom(9);
+  for (let round = 0; round < 200; round += 1) {
+    const draw = (n: number) =>
+      Float64Array.from({ length: n }, () => Math.floor(random() * 20)).sort();
+    const waits = draw(Math.floor(random() * 12));
+    const censored = draw(Math.floor(random() * 12));
+    const all = [...waits, ...censored].sort((a, b) => a - b);
+    for (const p of [1, 50, 95, 99, 100]) {
+      const got = censoredRank(waits, censored, p);
+      t.is(got?.value ?? null, nearestRank(all, p), `${p}: ${waits} | ${censored}`);
+      // Censored only when no started job has that wait.
+      if (got?.censored === true) t.false(waits.includes(got.value));
+    }
+  }
+});
 test("summarise copies launches and terminations and keeps only the error kinds that occurred", (t) => {
   const report = summarise(HAND_RUN);
   t.is(report.launches, 3);
@@ -85,10 +128,23 @@ test("summarise copies launches and terminations and keeps only the error kinds 
   t.deepEqual(report.errors, { quota: 2, transient: 5 });
 });
 
-test("waits have no percentiles when no job started", (t) => {
-  const report = summarise(run({ jobs: [{ submitAt: 0, cpus: 1 }] }));
-  t.deepEqual(report.wait, { p50: null, p95: null, p99: null, max: null });
+test("when no job started, every wait is censored at the end of the run; a run without jobs has none", (t) => {
+  const report = summarise(run({ endedAt: 3600, jobs: [{ submitAt: 600, cpus: 1 }] }));
+  t.deepEqual(report.wait, { p50: 3000, p95: 3000, p99: 3000, max: 3000 });
+  t.deepEqual(report.waitCensored, { p50: true, p95: true, p99: true, max: true });
   t.is(report.unstarted, 1);
+  t.deepEqual(report.unstartedBy, { "still queued at the end": 1 });
+  t.deepEqual(summarise(run()).wait, { p50: null, p95: null, p99: null, max: null });
+});
+
+test("the notes under the table say why jobs never started and what >= means", (t) => {
+  const table = formatTable([summarise(HAND_RUN)]);
+  t.regex(table, /^wait p95\s+>=10m$/m);
+  t.deepEqual(formatNotes([summarise(HAND_RUN), report({ name: "clean" })]), [
+    "hand: 1 job never started: 1 fits no worker shape of any cloud",
+    ">=: a lower bound: the percentile falls on a job that never started, counted as waiting until the run ended",
+  ]);
+  t.deepEqual(formatNotes([report({ name: "clean" })]), []);
 });
 
 test("a run without samples has no worker-hours, cost or workers", (t) => {
@@ -205,7 +261,9 @@ test("the JSON holds the policies in the fixed shape", (t) => {
     "name",
     "jobs",
     "unstarted",
+    "unstartedBy",
     "wait",
+    "waitCensored",
     "workerHours",
     "cost",
     "launches",
@@ -265,13 +323,13 @@ test("the XML check rejects what is not well-formed", (t) => {
 });
 
 test("the plot is well-formed SVG with one titled panel per run", (t) => {
-  const svg = plotSvg([HAND_RUN, run({ name: "static:2", endedAt: 1800 })], { title: "trace" });
+  const svg = plotSvg([HAND_RUN, run({ name: "static:2" })], { title: "trace" });
   t.is(xmlProblem(svg), undefined);
   t.regex(svg, /<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   t.is(svg.match(/<g class="panel">/g)?.length, 2);
   t.true(svg.includes(">hand</text>"));
   t.true(svg.includes(">static:2</text>"));
-  t.true(svg.includes(">no samples</text>"), "the run without samples says so");
+  t.true(svg.includes(">no samples</text>"), "the run that lasted no time says so");
   for (const legend of ["busy workers", "idle workers", "booting/stuck", "idle jobs"]) {
     t.true(svg.includes(legend), legend);
   }
@@ -311,10 +369,8 @@ test("the plot of 100k noisy samples stays small and keeps at most 2000 points p
       index * 78,
       {
         booting: Math.floor(random() * 5),
-        stuck: Math.floor(random() * 2),
         idle: Math.floor(random() * 20),
         busy: Math.floor(random() * 100),
-        failed: Math.floor(random() * 2),
       },
       { idleJobs: Math.floor(random() * 5000) },
     ),
@@ -323,10 +379,40 @@ test("the plot of 100k noisy samples stays small and keeps at most 2000 points p
   t.is(xmlProblem(svg), undefined);
   t.true(svg.length < 250_000, `${svg.length} characters`);
   const paths = [...svg.matchAll(/ d="([^"]*)"/g)].map((match) => match[1] ?? "");
-  t.is(paths.length, 5);
+  t.is(paths.length, 4);
   for (const path of paths) {
     t.true((path.match(/H/g)?.length ?? 0) <= 2001, "points per series");
   }
+});
+
+test("the timeline keeps at most 1000 buckets of a long run, each with its low and high, so a one-second spike survives", (t) => {
+  const timeline = new Timeline();
+  for (let at = 0; at < 1_000_000; at += 1) {
+    const busy = at === 654_321 ? 500 : at % 3;
+    timeline.record(at, [busy, busy, busy, at % 2]);
+  }
+  const points = timeline.points("busy");
+  t.true(points.length <= 2000, `${points.length} points`);
+  t.true(points.some((point) => point.at === 654_321 && point.value === 500));
+  t.deepEqual(
+    points.map((point) => point.at),
+    [...points.map((point) => point.at)].sort((a, b) => a - b),
+    "in time order",
+  );
+  t.is(timeline.max[0], 500);
+  // A short run keeps every change.
+  const short = new Timeline();
+  for (const [at, value] of [
+    [0, 1],
+    [150, 2],
+    [780, 0],
+  ] as const)
+    short.record(at, [value, value, value, 0]);
+  t.deepEqual(short.points("busy"), [
+    { at: 0, value: 1 },
+    { at: 150, value: 2 },
+    { at: 780, value: 0 },
+  ]);
 });
 
 test("downsampling keeps a one-sample spike and at most the asked number of points", (t) => {
@@ -390,10 +476,14 @@ test("the progress bar pads a shorter redraw over the longer one before it", (t)
   t.is(out.chunks[1]?.length, out.chunks[0]?.length);
 });
 
-test("the progress bar writes nothing when the output is not a terminal", (t) => {
+test("off a terminal the progress bar writes a plain line per tenth done and one at the end", (t) => {
   const out = new Sink(false);
-  const bar = new ProgressBar(out, 10);
-  for (let done = 0; done <= 10; done += 1) bar.update(done);
+  const bar = new ProgressBar(out, 100, { label: "static:6" });
+  for (let done = 0; done <= 100; done += 1) bar.update(done);
   bar.done();
-  t.deepEqual(out.chunks, []);
+  bar.done();
+  t.is(out.chunks.length, 10, "9 tenths (10 % to 90 %), then the end");
+  t.true(out.chunks.every((chunk) => !chunk.includes("\r") && chunk.endsWith("\n")));
+  t.regex(out.chunks[0] ?? "", /^static:6 \[#{3}-{27}\] {2}10% \(10\/100\)\n$/);
+  t.regex(out.chunks.at(-1) ?? "", /^static:6 \[#{30}\] 100% \(100\/100\)\n$/);
 });

@@ -13,7 +13,6 @@ import {
   DOCKER_NEVER_STARTED,
   DOCKER_SURVEY_REUSE,
 } from "../../config/defaults.js";
-import type { DockerProviderSettings } from "../../config/docker-schema.js";
 import { asProviderError, ProviderError } from "../../model/errors.js";
 import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceStatus } from "../../model/snapshot.js";
@@ -30,6 +29,7 @@ import { connectionOptions, type DockerEndpoint, type Environment, endpoints } f
 import { classifyDockerError, isNameConflict, statusOf } from "./errors.js";
 import { type HostLoad, type HostRoom, roomOn, spread } from "./placement.js";
 import { dockerPreflight } from "./preflight.js";
+import type { DockerProviderSettings } from "./schema.js";
 import { exitFault } from "./shutdown-message.js";
 import { CONTAINER_PATHS, ContainerDirectories, NAME_TAKEN } from "./work-dir.js";
 

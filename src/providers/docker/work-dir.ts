@@ -7,11 +7,11 @@
 import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Docker from "dockerode";
-import type { DockerProviderSettings } from "../../config/docker-schema.js";
 import { ProviderError } from "../../model/errors.js";
 import type { Instance } from "../../model/snapshot.js";
 import type { ProviderContext } from "../context.js";
 import { workDirError } from "./errors.js";
+import type { DockerProviderSettings } from "./schema.js";
 import { readShutdownMessage, type ShutdownMessage } from "./shutdown-message.js";
 
 /** Where the pilot finds what Vac gives a VM. */

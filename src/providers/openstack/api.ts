@@ -3,10 +3,6 @@
  * use), the compute microversion headers, GETs that must answer 200 and Nova's paging.
  */
 import { z } from "zod";
-import type {
-  EndpointInterface,
-  OpenStackProviderSettings,
-} from "../../config/openstack-schema.js";
 import { ProviderError } from "../../model/errors.js";
 import type { ProviderContext } from "../context.js";
 import {
@@ -19,6 +15,7 @@ import {
 import { classifyAnswer, type HttpAnswer } from "./errors.js";
 import { gotSender, parseAnswer, query, type Send } from "./http.js";
 import { KeystoneSession, type ServiceRequest, type ServiceType } from "./keystone.js";
+import type { EndpointInterface, OpenStackProviderSettings } from "./schema.js";
 
 export interface OpenStackProviderOptions {
   /** Environment for OS_CLOUD / OS_* / XDG_CONFIG_HOME; default: the process's. */

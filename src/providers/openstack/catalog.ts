@@ -4,13 +4,13 @@
  */
 import { z } from "zod";
 import { OPENSTACK_LIMITS_CACHE, OPENSTACK_LOOKUP_CACHE } from "../../config/defaults.js";
-import type { OpenStackProviderSettings } from "../../config/openstack-schema.js";
 import { ProviderError } from "../../model/errors.js";
 import type { Headroom } from "../../model/snapshot.js";
 import type { ProviderContext } from "../context.js";
 import { link, type OpenStackApi, type Page } from "./api.js";
 import { classifyAnswer } from "./errors.js";
 import { parseAnswer, query } from "./http.js";
+import type { OpenStackProviderSettings } from "./schema.js";
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 

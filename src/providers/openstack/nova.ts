@@ -6,7 +6,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import type { OpenStackProviderSettings } from "../../config/openstack-schema.js";
 import { asProviderError, ProviderError } from "../../model/errors.js";
 import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceFault, InstanceStatus } from "../../model/snapshot.js";
@@ -24,6 +23,7 @@ import { type Flavor, type Image, OpenStackCatalog } from "./catalog.js";
 import { classifyAnswer } from "./errors.js";
 import { parseAnswer } from "./http.js";
 import { openstackPreflight } from "./preflight.js";
+import type { OpenStackProviderSettings } from "./schema.js";
 
 export type { OpenStackProviderOptions };
 

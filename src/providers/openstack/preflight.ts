@@ -3,8 +3,9 @@
  * availability zone, each as Nova and Glance answer them now. Networks are Neutron's, which this
  * project does not speak: Nova checks them at the first launch.
  */
-import type { OpenStackProviderSettings } from "../../config/openstack-schema.js";
+
 import { failed, type PreflightCheck, passed, reasonOf, skipped } from "../../model/preflight.js";
+import type { OpenStackProviderSettings } from "./schema.js";
 
 export interface OpenStackLookups {
   flavor(): Promise<{ name: string; vcpus: number; ram: number }>;

@@ -1,6 +1,6 @@
 /**
- * Builds what a configuration talks to: the HTCondor pool and one provider per cloud. The only
- * place that knows every kind of backend.
+ * Builds what a configuration talks to: the HTCondor pool (real, or simulated through
+ * sim/demo.ts) and one provider per cloud (providers/registry.ts for the real kinds).
  */
 import type Logger from "bunyan";
 import { HTCondorPool } from "./condor/htcondor.js";
@@ -13,9 +13,7 @@ import { realProvider } from "./providers/registry.js";
 import { SimulatedCloud } from "./providers/simulated.js";
 import { userDataRenderer } from "./providers/user-data.js";
 import { seededRandom } from "./random.js";
-import { AcceleratedClock } from "./sim/clock.js";
-import { type PoolEvent, SimulatedPool } from "./sim/pool.js";
-import { scenario } from "./sim/scenarios.js";
+import { simulatedClock, simulatedPool } from "./sim/demo.js";
 
 export interface Backends {
   condor: CondorPool;
@@ -25,32 +23,13 @@ export interface Backends {
   workloadDone?: () => boolean;
 }
 
-function describeEvent(event: PoolEvent): string {
-  switch (event.kind) {
-    case "submitted":
-      return `${event.jobs} job${event.jobs === 1 ? "" : "s"} submitted`;
-    case "joined":
-      return `${event.machine} joined the pool (${event.cloud})`;
-    case "left":
-      return `${event.machine} left the pool${event.evicted > 0 ? `, ${event.evicted} running jobs evicted` : ""}`;
-    case "negotiated":
-      return `negotiator matched ${event.started} job${event.started === 1 ? "" : "s"} (${event.idle} still idle)`;
-    case "finished":
-      return `${event.jobs} job${event.jobs === 1 ? "" : "s"} finished`;
-  }
-}
-
 export async function createBackends(
   config: AutoscalerConfig,
   log: Logger,
   options: { clock?: Clock; readOnly?: boolean } = {},
 ): Promise<Backends> {
   const condor = config.global.condor;
-  const clock =
-    options.clock ??
-    (condor.kind === "simulated" && condor.clockSpeed !== 1
-      ? new AcceleratedClock(condor.clockSpeed)
-      : wallClock);
+  const clock = options.clock ?? (condor.kind === "simulated" ? simulatedClock(condor) : wallClock);
   const random = seededRandom(condor.kind === "simulated" ? condor.seed : Date.now() & 0xffffffff);
   const simulated: SimulatedCloud[] = [];
   const providers = new Map<string, Provider>();
@@ -94,16 +73,7 @@ export async function createBackends(
         clock,
       };
     case "simulated": {
-      const simLog = log.child({ component: "sim" });
-      const pool = new SimulatedPool({
-        pool: config.global.pool,
-        clock,
-        jobs: scenario(condor.scenario, random),
-        fleets: simulated,
-        negotiationInterval: condor.negotiationInterval,
-        onEvent: (event) =>
-          simLog.info({ event, at: new Date(event.at * 1000).toISOString() }, describeEvent(event)),
-      });
+      const pool = simulatedPool(condor, config.global.pool, simulated, clock, random, log);
       return { condor: pool, providers, clock, workloadDone: () => pool.finished() };
     }
   }

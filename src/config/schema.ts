@@ -3,12 +3,10 @@
  * types the rest of the code uses, and the JSON Schema that `condor-autoscaler schema` prints.
  */
 import { z } from "zod";
-import { ERROR_KINDS } from "../model/errors.js";
+import { providerSettingsSchema } from "../providers/kinds.js";
 import * as d from "./defaults.js";
-import { dockerProviderSchema } from "./docker-schema.js";
 import { duration } from "./duration.js";
 import { isLoopback } from "./loopback.js";
-import { openstackProviderSchema } from "./openstack-schema.js";
 import type { SchemaKind } from "./schema-kinds.js";
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,30}$/;
@@ -133,107 +131,9 @@ export const globalSchema = z
 
 // ---- Cloud files: clouds.d/<cloud>.yaml ----
 
-const injectedFailure = z.strictObject({
-  kind: z.enum(ERROR_KINDS),
-  operation: z.enum(["launch", "terminate", "list"]).default("launch"),
-  from: duration.default(0).meta({ description: "Start of the window, from the start of the run" }),
-  until: duration.optional().meta({ description: "End of the window; open-ended if absent" }),
-  probability: z.number().min(0).max(1).default(1),
-  retryAfter: duration.optional().meta({ description: "Retry-After of throttled answers" }),
-  scope: z.string().min(1).optional().meta({ description: "e.g. zone=a: fail only that scope" }),
-});
-
-export const simulatedProviderSchema = z
-  .strictObject({
-    kind: z.literal("simulated"),
-    bootDelay: duration.default(d.DEFAULT_SIM_BOOT_DELAY),
-    bootSpread: duration.default(d.DEFAULT_SIM_BOOT_SPREAD),
-    joinDelay: duration.default(d.DEFAULT_SIM_JOIN_DELAY),
-    quota: z
-      .strictObject({
-        instances: count.optional(),
-        cpus: count.optional(),
-        memoryMb: count.optional(),
-      })
-      .optional(),
-    reportsHeadroom: z.boolean().default(true).meta({
-      description: "false: the quota is only discovered by hitting it (a competitive cloud)",
-    }),
-    failures: z.array(injectedFailure).default([]),
-    preemptionRate: z.number().nonnegative().default(0).meta({
-      description:
-        "Spot-style reclaims: the chance per running instance-hour that the cloud takes it back",
-    }),
-    existing: z
-      .array(
-        z.strictObject({
-          id: z.string().min(1),
-          name: z.string().min(1).optional(),
-          address: z.string().min(1).optional(),
-          age: duration.default(3600).meta({ description: "How long ago it was launched" }),
-        }),
-      )
-      .default([])
-      .meta({ description: "Instances the cloud already has when the daemon starts (adopted)" }),
-  })
-  .meta({ description: "An in-memory cloud with boot delays, quota and injected errors" });
-
-const ec2Provider = z
-  .strictObject({
-    kind: z.literal("ec2"),
-    region: z.string().min(1),
-    endpoint: z.url().optional().meta({ description: "Any EC2-compatible API; default: AWS's" }),
-    profile: z.string().min(1).optional().meta({
-      description: "Named profile of the shared AWS files; credentials never go in this file",
-    }),
-    image: z
-      .string()
-      .regex(/^ami-[0-9a-f]+$/, "an AMI id such as ami-0123456789abcdef0")
-      .optional(),
-    launchTemplate: z
-      .strictObject({
-        id: z.string().min(1).optional(),
-        name: z.string().min(1).optional(),
-        version: z.string().min(1).optional(),
-      })
-      .refine(
-        (t) => (t.id === undefined) !== (t.name === undefined),
-        "give exactly one of id and name",
-      )
-      .optional(),
-    instanceTypes: z.array(z.string().min(1)).min(1).meta({
-      description: "Tried in this order; the next one when a type has no capacity",
-    }),
-    subnets: z.array(z.string().min(1)).default([]).meta({
-      description: "Subnets (hence zones) tried in this order; default: the account's default",
-    }),
-    securityGroups: z.array(z.string().min(1)).default([]),
-    keyName: z.string().min(1).optional(),
-    instanceProfile: z.string().min(1).optional().meta({ description: "Name or ARN" }),
-    spot: z
-      .strictObject({ maxPrice: z.string().min(1).optional() })
-      .optional()
-      .meta({ description: "Launch spot instances (one-time, terminate on interruption)" }),
-    limits: z
-      .strictObject({ vcpus: count.optional(), instances: count.optional() })
-      .optional()
-      .meta({ description: "The account's limits in this region, for quota headroom" }),
-    requestTimeout: positiveDuration.default(d.DEFAULT_EC2_REQUEST_TIMEOUT),
-  })
-  .refine((p) => (p.image === undefined) !== (p.launchTemplate === undefined), {
-    message: "give exactly one of image and launchTemplate",
-    path: ["image"],
-  })
-  .meta({ description: "Amazon EC2 or an EC2-compatible API" });
-
 export const cloudSchema = z
   .strictObject({
-    provider: z.discriminatedUnion("kind", [
-      simulatedProviderSchema,
-      ec2Provider,
-      openstackProviderSchema,
-      dockerProviderSchema,
-    ]),
+    provider: providerSettingsSchema,
     priority: z.number().int().default(d.DEFAULT_PRIORITY).meta({
       description: "Lower is filled first; equal priorities share demand by `share`",
     }),
@@ -290,11 +190,12 @@ export const cloudSchema = z
 
 export type GlobalSettings = z.output<typeof globalSchema>;
 export type CloudSettings = z.output<typeof cloudSchema>;
-export type SimulatedProviderSettings = z.output<typeof simulatedProviderSchema>;
+export type { SimulatedProviderSettings } from "../providers/simulated-schema.js";
+export { simulatedProviderSchema } from "../providers/simulated-schema.js";
 export type SimulatedCondorSettings = z.output<typeof simulatedCondor>;
 export type HTCondorSettings = z.output<typeof htcondor>;
-export type Ec2ProviderSettings = z.output<typeof ec2Provider>;
-export type InjectedFailure = z.output<typeof injectedFailure>;
+export type { Ec2ProviderSettings } from "../providers/ec2/schema.js";
+export type { InjectedFailure } from "../providers/simulated-schema.js";
 
 /** A cloud's settings with where they came from. */
 export interface CloudConfig extends CloudSettings {

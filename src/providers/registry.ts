@@ -1,30 +1,34 @@
 /**
- * The cloud providers by kind, each imported only when a configuration uses it: loading the AWS
- * SDK alone takes over a second, which `--help`, `validate` and `status` should not pay.
+ * How each real kind of cloud (providers/kinds.ts) becomes a provider. Each is imported only when
+ * a configuration uses it: loading the AWS SDK alone takes over a second, which `--help`,
+ * `validate` and `status` should not pay.
  */
-import type { CloudSettings } from "../config/schema.js";
 import type { ProviderContext } from "./context.js";
+import type { ProviderSettings } from "./kinds.js";
 import type { Provider } from "./provider.js";
 
 /** A cloud kind that talks to a real API (the simulated one is built with its pool). */
-export type RealProviderSettings = Exclude<CloudSettings["provider"], { kind: "simulated" }>;
+export type RealProviderSettings = Exclude<ProviderSettings, { kind: "simulated" }>;
+type SettingsOf = {
+  [K in RealProviderSettings["kind"]]: Extract<RealProviderSettings, { kind: K }>;
+};
 
-export async function realProvider(
-  settings: RealProviderSettings,
+const FACTORIES: {
+  [K in keyof SettingsOf]: (settings: SettingsOf[K], context: ProviderContext) => Promise<Provider>;
+} = {
+  ec2: async (settings, context) =>
+    new (await import("./ec2/ec2.js")).Ec2Provider(settings, context),
+  openstack: async (settings, context) =>
+    new (await import("./openstack/nova.js")).OpenStackProvider(settings, context),
+  docker: async (settings, context) =>
+    new (await import("./docker/docker.js")).DockerProvider(settings, context),
+};
+
+export function realProvider<K extends keyof SettingsOf>(
+  settings: SettingsOf[K] & { kind: K },
   context: ProviderContext,
 ): Promise<Provider> {
-  switch (settings.kind) {
-    case "ec2": {
-      const { Ec2Provider } = await import("./ec2/ec2.js");
-      return new Ec2Provider(settings, context);
-    }
-    case "openstack": {
-      const { OpenStackProvider } = await import("./openstack/nova.js");
-      return new OpenStackProvider(settings, context);
-    }
-    case "docker": {
-      const { DockerProvider } = await import("./docker/docker.js");
-      return new DockerProvider(settings, context);
-    }
-  }
+  const create: (settings: SettingsOf[K], context: ProviderContext) => Promise<Provider> =
+    FACTORIES[settings.kind];
+  return create(settings, context);
 }

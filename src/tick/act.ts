@@ -3,6 +3,7 @@
  * each came to. A failed action is classified and reported, never thrown: it cannot stop the daemon.
  */
 import type Logger from "bunyan";
+import { runBounded } from "../concurrency.js";
 import { asProviderError } from "../model/errors.js";
 import type { Action, LaunchAction, TerminateAction } from "../model/plan.js";
 import type { CallOutcome, OutcomeError } from "../policy/backoff.js";
@@ -118,20 +119,6 @@ export function describeCalls(action: Action, provider: Provider | undefined): s
   return provider.describeTerminate?.(action.instanceIds) ?? [];
 }
 
-/** Runs tasks with at most `limit` in flight. */
-async function bounded<T>(tasks: ReadonlyArray<() => Promise<T>>, limit: number): Promise<T[]> {
-  const results: T[] = new Array(tasks.length);
-  let next = 0;
-  const worker = async () => {
-    for (let index = next++; index < tasks.length; index = next++) {
-      const task = tasks[index];
-      if (task !== undefined) results[index] = await task();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  return results;
-}
-
 export async function act(
   actions: readonly Action[],
   providers: ReadonlyMap<string, Provider>,
@@ -166,5 +153,8 @@ export async function act(
     const provider = providers.get(cloud);
     if (provider !== undefined) tasks.push(() => terminate(cloud, cloudActions, provider, log));
   }
-  return bounded(tasks, options.concurrency);
+  // Each task classifies its own failures; one that throws anyway is a bug to surface.
+  const { results, failure } = await runBounded(tasks, options.concurrency);
+  if (failure !== undefined) throw failure.error;
+  return results;
 }

@@ -3,11 +3,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "ava";
 import * as defaults from "../../src/config/defaults.js";
-import type { DockerProviderSettings } from "../../src/config/docker-schema.js";
 import { loadConfig } from "../../src/config/load.js";
 import { cloudPolicy } from "../../src/config/policies.js";
 import type { CloudConfig } from "../../src/config/schema.js";
 import { ConfigError, type ConfigProblem, formatConfigProblem } from "../../src/model/errors.js";
+import type { DockerProviderSettings } from "../../src/providers/docker/schema.js";
 import { configDir, VALID_CLOUD, VALID_GLOBAL } from "./config-dir.js";
 
 /** A Docker cloud file: the provider section (indented two spaces) plus a worker shape. */

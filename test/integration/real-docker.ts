@@ -18,15 +18,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
 import Docker from "dockerode";
-import {
-  type DockerProviderSettings,
-  dockerProviderSchema,
-} from "../../src/config/docker-schema.js";
 import { type Clock, wallClock } from "../../src/model/clock.js";
 import type { WorkerShape } from "../../src/model/policy.js";
 import { OWNER_TAGS, type ProviderContext } from "../../src/providers/context.js";
 import { DockerProvider } from "../../src/providers/docker/docker.js";
 import { connectionOptions } from "../../src/providers/docker/endpoint.js";
+import {
+  type DockerProviderSettings,
+  dockerProviderSchema,
+} from "../../src/providers/docker/schema.js";
 import { fixture } from "../condor/fake-condor.js";
 import { memoryLog } from "../tick/support.js";
 import { ROOT, runPool } from "./real-nova.js";

@@ -13,7 +13,6 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { openstackProviderSchema } from "../../src/config/openstack-schema.js";
 import { wallClock } from "../../src/model/clock.js";
 import type { ProviderContext } from "../../src/providers/context.js";
 import {
@@ -24,6 +23,7 @@ import {
 import { gotSender, type HttpRequest, type Send } from "../../src/providers/openstack/http.js";
 import { KeystoneSession } from "../../src/providers/openstack/keystone.js";
 import { OpenStackProvider } from "../../src/providers/openstack/nova.js";
+import { openstackProviderSchema } from "../../src/providers/openstack/schema.js";
 import { builtCli } from "../cli/run-cli.js";
 import { memoryLog } from "../tick/support.js";
 

@@ -3,8 +3,8 @@
  * EC2's error envelope (DryRunOperation is EC2's "would have succeeded", HTTP 412).
  */
 import test from "ava";
-import nock from "nock";
 import { Ec2Api, ec2Provider, errorXml, unmatched } from "./fake-ec2.js";
+import { isolateNock } from "./nock-hooks.js";
 
 const SUBNET_A = "subnet-0aaaaaaaaaaaaaaaa";
 const SUBNET_B = "subnet-0bbbbbbbbbbbbbbbb";
@@ -13,12 +13,9 @@ const WOULD_SUCCEED = {
   xml: errorXml("DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
 };
 
-test.before(() => nock.disableNetConnect());
-test.beforeEach(() => {
+isolateNock(test, () => {
   unmatched.length = 0;
 });
-test.afterEach.always(() => nock.cleanAll());
-test.after.always(() => nock.enableNetConnect());
 
 test.serial(
   "every instance type × subnet is tried with DryRun and not the launch's ClientToken, nothing launched; DryRunOperation reads ok",

@@ -30,6 +30,7 @@ import {
   terminateInstancesXml,
   unmatched,
 } from "./fake-ec2.js";
+import { isolateNock } from "./nock-hooks.js";
 import { constant } from "./settings.js";
 
 const SUBNET_A = "subnet-0aaaaaaaaaaaaaaaa";
@@ -40,20 +41,8 @@ const OWNER_TAGS = {
   "managed-by": "condor-autoscaler",
 };
 
-test.before(() => {
-  nock.disableNetConnect();
-});
-
-test.beforeEach(() => {
+isolateNock(test, () => {
   unmatched.length = 0;
-});
-
-test.afterEach.always(() => {
-  nock.cleanAll();
-});
-
-test.after.always(() => {
-  nock.enableNetConnect();
 });
 
 /** Every expected request was made, and no other. */

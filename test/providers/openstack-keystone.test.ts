@@ -17,6 +17,7 @@ import {
 } from "../../src/providers/openstack/keystone.js";
 import { ManualClock } from "../../src/sim/clock.js";
 import { memoryLog } from "../tick/support.js";
+import { isolateNock } from "./nock-hooks.js";
 import {
   fixture,
   KEYSTONE,
@@ -30,12 +31,7 @@ import {
 } from "./openstack-support.js";
 import { START } from "./settings.js";
 
-test.before(() => {
-  nock.disableNetConnect();
-});
-test.afterEach.always(() => {
-  nock.cleanAll();
-});
+isolateNock(test);
 
 const PASSWORD: OpenStackCredentials = {
   authUrl: `${KEYSTONE}/v3/`,

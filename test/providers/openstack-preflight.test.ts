@@ -4,12 +4,11 @@
  */
 import test from "ava";
 import nock from "nock";
+import { isolateNock } from "./nock-hooks.js";
 import { fixture, glance, keystone, NOVA_PATH, nova, openstack } from "./openstack-support.js";
 import { START } from "./settings.js";
 
-test.before(() => nock.disableNetConnect());
-test.afterEach.always(() => nock.cleanAll());
-test.after.always(() => nock.enableNetConnect());
+isolateNock(test);
 
 /** GET /os-availability-zone as Nova's API reference shows it: one zone per entry. */
 const ZONES = {

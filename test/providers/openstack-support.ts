@@ -6,12 +6,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import nock from "nock";
-import { openstackProviderSchema } from "../../src/config/openstack-schema.js";
 import type { WorkerShape } from "../../src/model/policy.js";
 import type { ProviderContext } from "../../src/providers/context.js";
 import type { Environment, ReadFile } from "../../src/providers/openstack/credentials.js";
 import type { Send } from "../../src/providers/openstack/http.js";
 import { OpenStackProvider } from "../../src/providers/openstack/nova.js";
+import { openstackProviderSchema } from "../../src/providers/openstack/schema.js";
 import { ManualClock } from "../../src/sim/clock.js";
 import { memoryLog } from "../tick/support.js";
 import { START } from "./settings.js";

@@ -7,6 +7,7 @@ import nock from "nock";
 import { OPENSTACK_LIMITS_CACHE, OPENSTACK_LOOKUP_CACHE } from "../../src/config/defaults.js";
 import { ProviderError } from "../../src/model/errors.js";
 import type { Send } from "../../src/providers/openstack/http.js";
+import { isolateNock } from "./nock-hooks.js";
 import {
   CLOUD,
   fixture,
@@ -27,12 +28,7 @@ import {
 } from "./openstack-support.js";
 import { START } from "./settings.js";
 
-test.before(() => {
-  nock.disableNetConnect();
-});
-test.afterEach.always(() => {
-  nock.cleanAll();
-});
+isolateNock(test);
 
 function allDone(t: import("ava").ExecutionContext): void {
   t.deepEqual(nock.pendingMocks(), [], "every expected call was made");

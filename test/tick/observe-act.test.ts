@@ -1,10 +1,12 @@
 /** observe(): one snapshot from HTCondor and every cloud, gaps where a source failed. act(): the plan carried out. */
 import test from "ava";
+import type Logger from "bunyan";
+import type { CondorPool } from "../../src/condor/pool.js";
 import { ProviderError } from "../../src/model/errors.js";
 import { emptyMemory } from "../../src/model/memory.js";
 import type { Action, LaunchAction, TerminateAction } from "../../src/model/plan.js";
 import type { PoolPolicy } from "../../src/model/policy.js";
-import type { IdleJob, Instance } from "../../src/model/snapshot.js";
+import type { IdleJob, Instance, Snapshot } from "../../src/model/snapshot.js";
 import { rememberOutcome } from "../../src/policy/backoff.js";
 import type { Provider } from "../../src/providers/provider.js";
 import { SimulatedCloud } from "../../src/providers/simulated.js";
@@ -37,6 +39,11 @@ function idleJob(id: string): IdleJob {
 
 function providers(...list: Provider[]): Map<string, Provider> {
   return new Map(list.map((provider) => [provider.cloud, provider]));
+}
+
+/** One observation of POLICY at START: the pool and these clouds. */
+function observeAt(log: Logger, condor: CondorPool, ...clouds: Provider[]): Promise<Snapshot> {
+  return observe({ condor, providers: providers(...clouds) }, POLICY, START, log);
 }
 
 function launchAction(cloud: string, count: number, reason = "jobs wait"): LaunchAction {
@@ -108,21 +115,15 @@ for (const [title, failure] of [
 ] as const) {
   test(`a cloud whose list() rejects with ${title} leaves a cloud gap naming it, and its workers are absent`, async (t) => {
     const { log } = memoryLog();
-    const snapshot = await observe(
-      {
-        condor: new ScriptedPool({
-          machines: async () => [
-            { name: "b", machine: "b", instanceId: "b-1", activity: "idle", idleSeconds: 9999 },
-          ],
-        }),
-        providers: providers(
-          new ScriptedProvider("alpha", { list: async () => [instance("alpha", "a-1")] }),
-          new ScriptedProvider("beta", { list: () => Promise.reject(failure) }),
-        ),
-      },
-      POLICY,
-      START,
+    const snapshot = await observeAt(
       log,
+      new ScriptedPool({
+        machines: async () => [
+          { name: "b", machine: "b", instanceId: "b-1", activity: "idle", idleSeconds: 9999 },
+        ],
+      }),
+      new ScriptedProvider("alpha", { list: async () => [instance("alpha", "a-1")] }),
+      new ScriptedProvider("beta", { list: () => Promise.reject(failure) }),
     );
     t.is(snapshot.gaps.length, 1);
     t.like(snapshot.gaps[0], { source: "cloud", cloud: "beta" });
@@ -136,19 +137,13 @@ for (const [title, failure] of [
 
 test("the gap of a failed list says which kind of error it was", async (t) => {
   const { log } = memoryLog();
-  const snapshot = await observe(
-    {
-      condor: new ScriptedPool(),
-      providers: providers(
-        new ScriptedProvider("alpha", {
-          list: () => Promise.reject(new ProviderError("auth", "token expired")),
-        }),
-        new ScriptedProvider("beta", { list: () => Promise.reject(new Error("ECONNRESET")) }),
-      ),
-    },
-    POLICY,
-    START,
+  const snapshot = await observeAt(
     log,
+    new ScriptedPool(),
+    new ScriptedProvider("alpha", {
+      list: () => Promise.reject(new ProviderError("auth", "token expired")),
+    }),
+    new ScriptedProvider("beta", { list: () => Promise.reject(new Error("ECONNRESET")) }),
   );
   const byCloud = new Map(snapshot.gaps.map((gap) => [gap.cloud, gap.message]));
   t.regex(byCloud.get("alpha") ?? "", /auth/);
@@ -167,12 +162,7 @@ test("a simulated cloud inside an injected list failure leaves a cloud gap", asy
     random: constant(0.5),
   });
   await cloud.launch({ count: 1, avoid: [] });
-  const snapshot = await observe(
-    { condor: new ScriptedPool(), providers: providers(new ScriptedProvider("alpha"), cloud) },
-    POLICY,
-    START,
-    log,
-  );
+  const snapshot = await observeAt(log, new ScriptedPool(), new ScriptedProvider("alpha"), cloud);
   t.deepEqual(
     snapshot.gaps.map((gap) => [gap.source, gap.cloud]),
     [["cloud", "beta"]],
@@ -182,12 +172,7 @@ test("a simulated cloud inside an injected list failure leaves a cloud gap", asy
 
 test("a cloud with no provider leaves a cloud gap", async (t) => {
   const { log } = memoryLog();
-  const snapshot = await observe(
-    { condor: new ScriptedPool(), providers: providers(new ScriptedProvider("alpha")) },
-    POLICY,
-    START,
-    log,
-  );
+  const snapshot = await observeAt(log, new ScriptedPool(), new ScriptedProvider("alpha"));
   t.deepEqual(
     snapshot.gaps.map((gap) => [gap.source, gap.cloud]),
     [["cloud", "beta"]],
@@ -196,20 +181,14 @@ test("a cloud with no provider leaves a cloud gap", async (t) => {
 
 test("a pool whose idleJobs() rejects leaves a queue gap and no jobs, the workers still seen", async (t) => {
   const { log } = memoryLog();
-  const snapshot = await observe(
-    {
-      condor: new ScriptedPool({
-        idleJobs: () => Promise.reject(new Error("condor_q timed out after 20s")),
-        machines: async () => [{ name: "x", machine: "x", instanceId: "a-1", activity: "busy" }],
-      }),
-      providers: providers(
-        new ScriptedProvider("alpha", { list: async () => [instance("alpha", "a-1")] }),
-        new ScriptedProvider("beta"),
-      ),
-    },
-    POLICY,
-    START,
+  const snapshot = await observeAt(
     log,
+    new ScriptedPool({
+      idleJobs: () => Promise.reject(new Error("condor_q timed out after 20s")),
+      machines: async () => [{ name: "x", machine: "x", instanceId: "a-1", activity: "busy" }],
+    }),
+    new ScriptedProvider("alpha", { list: async () => [instance("alpha", "a-1")] }),
+    new ScriptedProvider("beta"),
   );
   t.deepEqual(snapshot.gaps, [{ source: "queue", message: "condor_q timed out after 20s" }]);
   t.deepEqual(snapshot.jobs, []);
@@ -221,20 +200,14 @@ test("a pool whose idleJobs() rejects leaves a queue gap and no jobs, the worker
 
 test("a pool whose machines() rejects leaves a machines gap and no worker looks idle", async (t) => {
   const { log } = memoryLog();
-  const snapshot = await observe(
-    {
-      condor: new ScriptedPool({
-        idleJobs: async () => [idleJob("1.0")],
-        machines: () => Promise.reject(new Error("condor_status: connection refused")),
-      }),
-      providers: providers(
-        new ScriptedProvider("alpha", { list: async () => [instance("alpha", "a-1")] }),
-        new ScriptedProvider("beta"),
-      ),
-    },
-    POLICY,
-    START,
+  const snapshot = await observeAt(
     log,
+    new ScriptedPool({
+      idleJobs: async () => [idleJob("1.0")],
+      machines: () => Promise.reject(new Error("condor_status: connection refused")),
+    }),
+    new ScriptedProvider("alpha", { list: async () => [instance("alpha", "a-1")] }),
+    new ScriptedProvider("beta"),
   );
   t.deepEqual(
     snapshot.gaps.map((gap) => gap.source),
@@ -246,17 +219,11 @@ test("a pool whose machines() rejects leaves a machines gap and no worker looks 
 
 test("headroom is copied into snapshot.clouds; a cloud without headroom() gets an empty view", async (t) => {
   const { log } = memoryLog();
-  const snapshot = await observe(
-    {
-      condor: new ScriptedPool(),
-      providers: providers(
-        new ScriptedProvider("alpha", { headroom: async () => ({ instances: 3, cpus: 12 }) }),
-        new ScriptedProvider("beta"),
-      ),
-    },
-    POLICY,
-    START,
+  const snapshot = await observeAt(
     log,
+    new ScriptedPool(),
+    new ScriptedProvider("alpha", { headroom: async () => ({ instances: 3, cpus: 12 }) }),
+    new ScriptedProvider("beta"),
   );
   t.deepEqual(snapshot.clouds, { alpha: { headroom: { instances: 3, cpus: 12 } }, beta: {} });
 });
@@ -272,31 +239,20 @@ test("headroom of a simulated cloud reaches the snapshot", async (t) => {
     random: constant(0.5),
   });
   await cloud.launch({ count: 2, avoid: [] });
-  const snapshot = await observe(
-    { condor: new ScriptedPool(), providers: providers(cloud, new ScriptedProvider("beta")) },
-    POLICY,
-    START,
-    log,
-  );
+  const snapshot = await observeAt(log, new ScriptedPool(), cloud, new ScriptedProvider("beta"));
   t.deepEqual(snapshot.clouds.alpha, { headroom: { instances: 3, cpus: 32 } });
 });
 
 test("a failed headroom() is logged, leaves the headroom unknown and is not a gap", async (t) => {
   const { log, records } = memoryLog();
-  const snapshot = await observe(
-    {
-      condor: new ScriptedPool(),
-      providers: providers(
-        new ScriptedProvider("alpha", {
-          list: async () => [instance("alpha", "a-1")],
-          headroom: () => Promise.reject(new ProviderError("throttled", "slow down")),
-        }),
-        new ScriptedProvider("beta"),
-      ),
-    },
-    POLICY,
-    START,
+  const snapshot = await observeAt(
     log,
+    new ScriptedPool(),
+    new ScriptedProvider("alpha", {
+      list: async () => [instance("alpha", "a-1")],
+      headroom: () => Promise.reject(new ProviderError("throttled", "slow down")),
+    }),
+    new ScriptedProvider("beta"),
   );
   t.deepEqual(snapshot.gaps, []);
   t.deepEqual(snapshot.clouds.alpha, {});
@@ -308,20 +264,14 @@ test("a failed headroom() is logged, leaves the headroom unknown and is not a ga
 
 test("headroom is kept even when the cloud's list fails", async (t) => {
   const { log } = memoryLog();
-  const snapshot = await observe(
-    {
-      condor: new ScriptedPool(),
-      providers: providers(
-        new ScriptedProvider("alpha", {
-          list: () => Promise.reject(new Error("503")),
-          headroom: async () => ({ instances: 1 }),
-        }),
-        new ScriptedProvider("beta"),
-      ),
-    },
-    POLICY,
-    START,
+  const snapshot = await observeAt(
     log,
+    new ScriptedPool(),
+    new ScriptedProvider("alpha", {
+      list: () => Promise.reject(new Error("503")),
+      headroom: async () => ({ instances: 1 }),
+    }),
+    new ScriptedProvider("beta"),
   );
   t.is(snapshot.gaps.length, 1);
   t.deepEqual(snapshot.clouds.alpha, { headroom: { instances: 1 } });
@@ -331,21 +281,15 @@ test("headroom is kept even when the cloud's list fails", async (t) => {
 // without a gap: the planner would launch blind into it.
 test("a provider whose list() throws synchronously still leaves a cloud gap", async (t) => {
   const { log } = memoryLog();
-  const snapshot = await observe(
-    {
-      condor: new ScriptedPool(),
-      providers: providers(
-        new ScriptedProvider("alpha", {
-          list: () => {
-            throw new Error("credentials file unreadable");
-          },
-        }),
-        new ScriptedProvider("beta"),
-      ),
-    },
-    POLICY,
-    START,
+  const snapshot = await observeAt(
     log,
+    new ScriptedPool(),
+    new ScriptedProvider("alpha", {
+      list: () => {
+        throw new Error("credentials file unreadable");
+      },
+    }),
+    new ScriptedProvider("beta"),
   );
   t.deepEqual(
     snapshot.gaps.map((gap) => [gap.source, gap.cloud]),
@@ -356,18 +300,15 @@ test("a provider whose list() throws synchronously still leaves a cloud gap", as
 // Likewise on the HTCondor side: a gap, not a failed observation.
 test("a pool whose idleJobs() throws synchronously leaves a queue gap", async (t) => {
   const { log } = memoryLog();
-  const snapshot = await observe(
-    {
-      condor: new ScriptedPool({
-        idleJobs: () => {
-          throw new Error("condor_q not found");
-        },
-      }),
-      providers: providers(new ScriptedProvider("alpha"), new ScriptedProvider("beta")),
-    },
-    POLICY,
-    START,
+  const snapshot = await observeAt(
     log,
+    new ScriptedPool({
+      idleJobs: () => {
+        throw new Error("condor_q not found");
+      },
+    }),
+    new ScriptedProvider("alpha"),
+    new ScriptedProvider("beta"),
   );
   t.deepEqual(
     snapshot.gaps.map((gap) => gap.source),

@@ -2,11 +2,9 @@
  * Pilot containers on Docker hosts, Vac style: one container is one HTCondor worker. What we own is
  * read from container labels on every host, never from memory of our own; the per-container
  * directory (user_data, joboutputs) lives under `workDir`, which every host must see at the same
- * path (a local socket always does).
+ * path (a local socket always does): work-dir.ts keeps those.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import Docker from "dockerode";
 import { z } from "zod";
 import {
@@ -15,7 +13,6 @@ import {
   DOCKER_NEVER_STARTED,
   DOCKER_SURVEY_REUSE,
 } from "../../config/defaults.js";
-import type { DockerProviderSettings } from "../../config/docker-schema.js";
 import { asProviderError, ProviderError } from "../../model/errors.js";
 import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceStatus } from "../../model/snapshot.js";
@@ -29,10 +26,14 @@ import type {
   TerminateResult,
 } from "../provider.js";
 import { connectionOptions, type DockerEndpoint, type Environment, endpoints } from "./endpoint.js";
-import { classifyDockerError, isNameConflict, statusOf, workDirError } from "./errors.js";
+import { classifyDockerError, isNameConflict, statusOf } from "./errors.js";
 import { type HostLoad, type HostRoom, roomOn, spread } from "./placement.js";
 import { dockerPreflight } from "./preflight.js";
-import { exitFault, readShutdownMessage } from "./shutdown-message.js";
+import type { DockerProviderSettings } from "./schema.js";
+import { exitFault } from "./shutdown-message.js";
+import { CONTAINER_PATHS, ContainerDirectories, NAME_TAKEN } from "./work-dir.js";
+
+export { CONTAINER_PATHS };
 
 /** Labels besides the ownership marks: what a container reserves, and the tag it was made from. */
 export const DOCKER_LABELS = {
@@ -40,18 +41,6 @@ export const DOCKER_LABELS = {
   memoryMb: "condor-autoscaler:memory-mb",
   image: "condor-autoscaler:image",
 } as const;
-
-/** Where the pilot finds what Vac gives a VM. */
-export const CONTAINER_PATHS = {
-  userData: "/user_data",
-  joboutputs: "/var/spool/joboutputs",
-  machineFeatures: "/etc/machinefeatures",
-  jobFeatures: "/etc/jobfeatures",
-  cvmfs: "/cvmfs",
-} as const;
-
-/** The per-container directory of a new name exists already: try another name. */
-const NAME_TAKEN = new Error("container directory exists");
 
 /** Set in a per-job container: its pilot takes one job and exits (see examples/pilot). */
 export const PER_JOB_VARIABLE = "CONDOR_AUTOSCALER_PER_JOB";
@@ -135,6 +124,7 @@ export class DockerProvider implements Provider {
   private readonly lastSeen = new Map<string, Instance[]>();
   private survey: { at: number; hosts: Promise<HostSurvey[]> } | undefined;
   private readonly shortId: () => string;
+  private readonly directories: ContainerDirectories;
 
   constructor(
     private readonly settings: DockerProviderSettings,
@@ -144,6 +134,7 @@ export class DockerProvider implements Provider {
     this.cloud = context.cloud;
     this.hosts = endpoints(settings.hosts, options.env ?? process.env);
     this.shortId = options.shortId ?? (() => randomBytes(4).toString("hex"));
+    this.directories = new ContainerDirectories(settings, context, this.namePrefix);
   }
 
   private get namePrefix(): string {
@@ -286,34 +277,8 @@ export class DockerProvider implements Provider {
       );
       instances.push(...seen);
     }
-    if (failed.length === 0) await this.sweepDirectories(instances);
+    if (failed.length === 0) await this.directories.sweep(instances);
     return instances;
-  }
-
-  /**
-   * Removes per-container directories of ours without a container on any host: left behind by a
-   * daemon killed between making the directory and creating the container. Only when every host
-   * answered (a silent host may hold the container); launches never run during a list.
-   */
-  private async sweepDirectories(instances: readonly Instance[]): Promise<void> {
-    let entries: string[];
-    try {
-      entries = await readdir(this.settings.workDir);
-    } catch {
-      return; // no workDir yet: nothing launched
-    }
-    const listed = new Set(instances.map((instance) => instance.id));
-    const orphans = entries.filter(
-      (entry) => entry.startsWith(this.namePrefix) && !listed.has(entry),
-    );
-    for (const orphan of orphans) {
-      if (this.context.readOnly) {
-        this.context.log.info(`would remove ${orphan}'s directory: no such container`);
-        continue;
-      }
-      await rm(this.containerDir(orphan), { recursive: true, force: true });
-      this.context.log.info(`removed ${orphan}'s directory: no such container on any host`);
-    }
   }
 
   private async instanceOf(host: DockerEndpoint, container: ContainerSummary): Promise<Instance> {
@@ -338,15 +303,13 @@ export class DockerProvider implements Provider {
       instance.fault = { message: `created ${Math.round(age)}s ago and never started` };
     }
     if (container.State === "exited") {
-      instance.fault = exitFault(exitCodeOf(container.Status), await this.shutdownMessage(name));
+      instance.fault = exitFault(
+        exitCodeOf(container.Status),
+        await this.directories.shutdownMessage(name),
+      );
       await this.removeExited(host, name, instance.fault.message);
     }
     return instance;
-  }
-
-  /** What the pilot said last; the job could write anything there (see readShutdownMessage). */
-  private shutdownMessage(name: string) {
-    return readShutdownMessage(join(this.containerDir(name), "joboutputs", "shutdown_message"));
   }
 
   /**
@@ -489,10 +452,6 @@ export class DockerProvider implements Provider {
     }
   }
 
-  private containerDir(name: string): string {
-    return join(this.settings.workDir, name);
-  }
-
   /** Creates and starts one container, with a new name if the first is taken. */
   private async start(host: DockerEndpoint, imageId: string): Promise<Instance> {
     for (let attempt = 1; ; attempt += 1) {
@@ -515,7 +474,7 @@ export class DockerProvider implements Provider {
     imageId: string,
     name: string,
   ): Promise<Instance> {
-    const mounts = await this.prepareDirectory(name);
+    const mounts = await this.directories.prepare(name);
     const { cpus, memoryMb } = this.context.shape;
     const env = Object.entries(this.settings.environment).map(([key, value]) => `${key}=${value}`);
     if (this.settings.perJob) env.push(`${PER_JOB_VARIABLE}=1`);
@@ -549,7 +508,7 @@ export class DockerProvider implements Provider {
         },
       });
     } catch (error) {
-      await rm(this.containerDir(name), { recursive: true, force: true });
+      await this.directories.remove(name);
       throw error;
     }
     this.hostOf.set(name, host.name);
@@ -571,74 +530,6 @@ export class DockerProvider implements Provider {
     };
   }
 
-  /**
-   * The container's directory on the head node, user_data and joboutputs as Vac makes them, and
-   * the site's read-only mounts. Those are `Mounts` binds, which the engine refuses when the
-   * source is missing (a `Binds` entry would get an empty directory made for it instead).
-   */
-  private async prepareDirectory(
-    name: string,
-  ): Promise<{ binds: string[]; site: Docker.MountSettings[]; userData: boolean }> {
-    const dir = this.containerDir(name);
-    const joboutputs = join(dir, "joboutputs");
-    let userData: string | undefined;
-    try {
-      userData = await this.context.userData(name);
-    } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      throw new ProviderError("config", `user-data cannot be rendered: ${why}`);
-    }
-    const binds = [`${joboutputs}:${CONTAINER_PATHS.joboutputs}:rw`];
-    try {
-      await mkdir(this.settings.workDir, { recursive: true, mode: 0o755 });
-      // Not recursive: an existing directory belongs to another container of that name.
-      await mkdir(dir, { mode: 0o700 });
-    } catch (error) {
-      if ((error as { code?: unknown }).code === "EEXIST") throw NAME_TAKEN;
-      throw workDirError(this.settings.workDir, error);
-    }
-    try {
-      await mkdir(joboutputs);
-      // The pilot may write its shutdown_message as an unprivileged user.
-      await chmod(joboutputs, 0o777);
-      if (userData !== undefined) {
-        const file = join(dir, "user_data");
-        // It holds the pool token: root only; executable since it is the default command.
-        await writeFile(file, userData, { mode: this.settings.command ? 0o600 : 0o700 });
-        binds.push(`${file}:${CONTAINER_PATHS.userData}:ro`);
-      }
-    } catch (error) {
-      // On a read-only directory this fails too; the first error is the one to report.
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      throw workDirError(this.settings.workDir, error);
-    }
-    const site: Docker.MountSettings[] = [];
-    const readOnly = (source: string, target: string): Docker.MountSettings => ({
-      Type: "bind",
-      Source: source,
-      Target: target,
-      ReadOnly: true,
-    });
-    if (this.settings.machineFeatures !== undefined)
-      site.push(readOnly(this.settings.machineFeatures, CONTAINER_PATHS.machineFeatures));
-    if (this.settings.jobFeatures !== undefined)
-      site.push(readOnly(this.settings.jobFeatures, CONTAINER_PATHS.jobFeatures));
-    // rslave: repositories that autofs mounts on the host later show up inside too; the engine
-    // accepts it only where the host's /cvmfs is a shared or slave mount.
-    if (this.settings.cvmfs)
-      site.push(
-        this.settings.cvmfsPropagation === "rslave"
-          ? {
-              ...readOnly(CONTAINER_PATHS.cvmfs, CONTAINER_PATHS.cvmfs),
-              BindOptions: { Propagation: "rslave" },
-            }
-          : readOnly(CONTAINER_PATHS.cvmfs, CONTAINER_PATHS.cvmfs),
-      );
-    for (const mount of this.settings.mounts)
-      site.push({ ...readOnly(mount.source, mount.target), ReadOnly: mount.readOnly });
-    return { binds, site, userData: userData !== undefined };
-  }
-
   /** Removes a container (404 and "already being removed" count as done) and its directory. */
   private async remove(host: DockerEndpoint, name: string): Promise<void> {
     try {
@@ -650,7 +541,7 @@ export class DockerProvider implements Provider {
       if (status !== 404 && status !== 409) throw error;
     }
     this.hostOf.delete(name);
-    await rm(this.containerDir(name), { recursive: true, force: true });
+    await this.directories.remove(name);
   }
 
   async terminate(instanceIds: readonly string[]): Promise<TerminateResult> {

@@ -8,8 +8,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { DockerOptions } from "dockerode";
 import { DEFAULT_DOCKER_SOCKET } from "../../config/defaults.js";
-import type { DockerHostSettings } from "../../config/docker-schema.js";
 import { ProviderError } from "../../model/errors.js";
+import type { DockerHostSettings } from "./schema.js";
 
 export interface DockerEndpoint {
   /** Short name for logs and backoff scopes (`host=<name>`). */

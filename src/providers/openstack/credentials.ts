@@ -17,9 +17,9 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { parse, YAMLParseError } from "yaml";
 import { z } from "zod";
-import type { EndpointInterface } from "../../config/openstack-schema.js";
 import { ProviderError } from "../../model/errors.js";
 import { registerSecret } from "../../secrets.js";
+import type { EndpointInterface } from "./schema.js";
 
 /** The process environment, or a test's. */
 export type Environment = Readonly<Record<string, string | undefined>>;

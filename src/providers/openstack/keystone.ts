@@ -6,12 +6,12 @@
 import type Logger from "bunyan";
 import { z } from "zod";
 import { KEYSTONE_TOKEN_MARGIN } from "../../config/defaults.js";
-import type { EndpointInterface } from "../../config/openstack-schema.js";
 import type { Clock } from "../../model/clock.js";
 import { ProviderError } from "../../model/errors.js";
 import type { Identity, OpenStackCredentials } from "./credentials.js";
 import { classifyAnswer, type HttpAnswer, headerValue } from "./errors.js";
 import { type HttpMethod, joinUrl, parseAnswer, type Send } from "./http.js";
+import type { EndpointInterface } from "./schema.js";
 
 /** Service types of the catalog this adapter uses. */
 export type ServiceType = "compute" | "image";

@@ -1,15 +1,11 @@
 /**
- * OpenStack Nova (+ Glance lookups) through Keystone v3: CernVM workers as servers named
- * `<pool>-<cloud>-<short id>` and carrying the pool, the cloud's policy name and managed-by in
- * their metadata. Translates; the planner decides.
+ * OpenStack Nova through Keystone v3: CernVM workers as servers named `<pool>-<cloud>-<short id>`
+ * and carrying the pool, the cloud's policy name and managed-by in their metadata. The servers'
+ * lifecycle lives here; the session and paging in api.ts, the cached flavor, image and quota
+ * lookups in catalog.ts. Translates; the planner decides.
  */
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { OPENSTACK_LIMITS_CACHE, OPENSTACK_LOOKUP_CACHE } from "../../config/defaults.js";
-import type {
-  EndpointInterface,
-  OpenStackProviderSettings,
-} from "../../config/openstack-schema.js";
 import { asProviderError, ProviderError } from "../../model/errors.js";
 import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceFault, InstanceStatus } from "../../model/snapshot.js";
@@ -22,36 +18,15 @@ import type {
   Provider,
   TerminateResult,
 } from "../provider.js";
-import {
-  type CredentialSources,
-  defaultSources,
-  type Environment,
-  findCredentials,
-  type ReadFile,
-} from "./credentials.js";
-import { classifyAnswer, type HttpAnswer } from "./errors.js";
-import { gotSender, parseAnswer, query, type Send } from "./http.js";
-import { KeystoneSession, type ServiceRequest, type ServiceType } from "./keystone.js";
+import { link, OpenStackApi, type OpenStackProviderOptions, type Page } from "./api.js";
+import { type Flavor, type Image, OpenStackCatalog } from "./catalog.js";
+import { classifyAnswer } from "./errors.js";
+import { parseAnswer } from "./http.js";
 import { openstackPreflight } from "./preflight.js";
+import type { OpenStackProviderSettings } from "./schema.js";
 
-export interface OpenStackProviderOptions {
-  /** Environment for OS_CLOUD / OS_* / XDG_CONFIG_HOME; default: the process's. */
-  env?: Environment;
-  /** Reads clouds.yaml, secure.yaml and CA files; undefined for a missing file. */
-  readFile?: ReadFile;
-  /** Where ./clouds.yaml is looked for; default: the working directory. */
-  cwd?: string;
-  home?: string;
-  /** Milliseconds one HTTP call may take; default: the settings' requestTimeout. */
-  requestTimeoutMs?: number;
-  /** The random part of new server names (tests). */
-  shortId?: () => string;
-  /** The HTTP transport (tests); default: got with the timeout and the credentials' CA. */
-  send?: Send;
-}
+export type { OpenStackProviderOptions };
 
-/** Servers asked for per page of GET /servers/detail (Nova's default max_limit is 1000). */
-const PAGE_SIZE = 200;
 /** Nova refuses user_data longer than this (base64 bytes). */
 const MAX_USER_DATA = 65535;
 /** `networks: "none" | "auto"` exist from this compute microversion on. */
@@ -90,11 +65,9 @@ const NO_ROOM = /no valid host|exceeded maximum number of retries/i;
  * quota in ERROR with "Quota exceeded for instances: …" as their fault.
  */
 const OVER_QUOTA = /quota exceeded/i;
-const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
 // ---- Answer shapes (only what is read; the rest is ignored) ----
 
-const link = z.object({ href: z.string(), rel: z.string() });
 const address = z.object({
   addr: z.string(),
   version: z.number().optional(),
@@ -115,48 +88,11 @@ const serverShape = z.object({
 });
 type Server = z.infer<typeof serverShape>;
 
-interface Page<T> {
-  items: T[];
-  links: Array<z.infer<typeof link>>;
-}
-
 const serversPage = z
   .object({ servers: z.array(serverShape), servers_links: z.array(link).optional() })
   .transform((page): Page<Server> => ({ items: page.servers, links: page.servers_links ?? [] }));
 
-const flavorShape = z.object({
-  id: z.string().min(1),
-  name: z.string(),
-  vcpus: z.number(),
-  ram: z.number(),
-});
-type Flavor = z.infer<typeof flavorShape>;
-const flavorsPage = z
-  .object({ flavors: z.array(flavorShape), flavors_links: z.array(link).optional() })
-  .transform((page): Page<Flavor> => ({ items: page.flavors, links: page.flavors_links ?? [] }));
-
-const imageShape = z.object({
-  id: z.string().min(1),
-  name: z.string().nullish(),
-  status: z.string(),
-});
-type Image = z.infer<typeof imageShape>;
-const imagesPage = z.object({ images: z.array(imageShape), next: z.string().optional() });
-
 const createAnswer = z.object({ server: z.object({ id: z.string().min(1) }) });
-
-const limitsAnswer = z.object({
-  limits: z.object({
-    absolute: z.object({
-      maxTotalInstances: z.number().optional(),
-      totalInstancesUsed: z.number().optional(),
-      maxTotalCores: z.number().optional(),
-      totalCoresUsed: z.number().optional(),
-      maxTotalRAMSize: z.number().optional(),
-      totalRAMUsed: z.number().optional(),
-    }),
-  }),
-});
 
 /** GET /os-availability-zone: the zones a user may boot in, and whether each is up. */
 const zonesAnswer = z.object({
@@ -176,17 +112,6 @@ interface ServerTemplate {
   metadata: Record<string, string>;
 }
 
-interface Cached<T> {
-  value: T;
-  until: number;
-}
-
-/** What is left of a limit; undefined when unlimited (−1) or not reported. */
-function left(max: number | undefined, used: number | undefined): number | undefined {
-  if (max === undefined || max < 0) return undefined;
-  return Math.max(0, max - (used ?? 0));
-}
-
 function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
@@ -204,26 +129,18 @@ function minorOf(microversion: string): number {
 
 export class OpenStackProvider implements Provider {
   readonly cloud: string;
-  private session: Promise<KeystoneSession> | undefined;
-  private flavorCache: Cached<Flavor> | undefined;
-  private imageCache: Cached<Image> | undefined;
-  private limitsCache: Cached<Headroom> | undefined;
-  private readonly sources: CredentialSources;
+  private readonly api: OpenStackApi;
+  private readonly catalog: OpenStackCatalog;
   private readonly shortId: () => string;
 
   constructor(
     private readonly settings: OpenStackProviderSettings,
     private readonly context: ProviderContext,
-    private readonly options: OpenStackProviderOptions = {},
+    options: OpenStackProviderOptions = {},
   ) {
     this.cloud = context.cloud;
-    const real = defaultSources();
-    this.sources = {
-      env: options.env ?? real.env,
-      readFile: options.readFile ?? real.readFile,
-      cwd: options.cwd ?? real.cwd,
-      home: options.home ?? real.home,
-    };
+    this.api = new OpenStackApi(settings, context, options);
+    this.catalog = new OpenStackCatalog(this.api, settings, context);
     this.shortId = options.shortId ?? (() => randomBytes(4).toString("hex"));
   }
 
@@ -238,205 +155,6 @@ export class OpenStackProvider implements Provider {
       [OWNER_TAGS.cloud]: this.cloud,
       [OWNER_TAGS.managedBy]: MANAGED_BY,
     };
-  }
-
-  private computeHeaders(): Record<string, string> {
-    const version = this.settings.computeMicroversion;
-    return {
-      "openstack-api-version": `compute ${version}`,
-      "x-openstack-nova-api-version": version,
-    };
-  }
-
-  // ---- Session ----
-
-  /** The Keystone session, made on first use (credentials are read then, not at construction). */
-  private keystone(): Promise<KeystoneSession> {
-    if (this.session === undefined) {
-      const made = this.connect();
-      // A failure (credentials missing, file unreadable) is retried on the next call.
-      made.catch(() => {
-        if (this.session === made) this.session = undefined;
-      });
-      this.session = made;
-    }
-    return this.session;
-  }
-
-  private async connect(): Promise<KeystoneSession> {
-    const credentials = await findCredentials(this.settings.cloud, this.sources);
-    const endpointInterface: EndpointInterface =
-      // The schema's default is "public": an explicit other interface in the policy file wins,
-      // else the one clouds.yaml / OS_INTERFACE gives, else public.
-      this.settings.interface !== "public"
-        ? this.settings.interface
-        : (credentials.interface ?? "public");
-    const region = this.settings.region ?? credentials.region;
-    const send =
-      this.options.send ??
-      gotSender({
-        timeoutMs: this.options.requestTimeoutMs ?? this.settings.requestTimeout * 1000,
-        ...(credentials.ca === undefined ? {} : { ca: credentials.ca }),
-        insecure: credentials.insecure,
-      });
-    this.context.log.info(
-      {
-        source: credentials.source,
-        authUrl: credentials.authUrl,
-        method: credentials.identity.method,
-        region,
-        interface: endpointInterface,
-      },
-      `openstack: credentials from ${credentials.source}`,
-    );
-    return new KeystoneSession(credentials, {
-      send,
-      clock: this.context.clock,
-      interface: endpointInterface,
-      ...(region === undefined ? {} : { region }),
-      log: this.context.log,
-    });
-  }
-
-  private async request(service: ServiceType, request: ServiceRequest): Promise<HttpAnswer> {
-    const session = await this.keystone();
-    return session.request(service, {
-      ...request,
-      ...(service === "compute"
-        ? { headers: { ...this.computeHeaders(), ...request.headers } }
-        : {}),
-    });
-  }
-
-  /** GET that must answer 200, validated against `shape`. */
-  private async get<T>(service: ServiceType, path: string, shape: z.ZodType<T>): Promise<T> {
-    const answer = await this.request(service, { method: "GET", path });
-    const call = `${service === "compute" ? "nova" : "glance"} GET ${path.split("?")[0]}`;
-    if (answer.status !== 200) throw classifyAnswer(answer, call, this.context.clock.now());
-    return parseAnswer(shape, answer, call);
-  }
-
-  /** Every item of a paged Nova collection, following `*_links` rel=next with limit + marker. */
-  private async allPages<T extends { id: string }>(
-    path: string,
-    params: Readonly<Record<string, string | number | undefined>>,
-    shape: z.ZodType<Page<T>>,
-  ): Promise<T[]> {
-    const items: T[] = [];
-    const markers = new Set<string>();
-    let marker: string | undefined;
-    for (;;) {
-      const page = await this.get(
-        "compute",
-        `${path}${query({ ...params, limit: PAGE_SIZE, marker })}`,
-        shape,
-      );
-      items.push(...page.items);
-      const next = page.links.find((l) => l.rel === "next");
-      const last = page.items.at(-1);
-      if (next === undefined || last === undefined) return items;
-      let nextMarker: string = last.id;
-      try {
-        nextMarker = new URL(next.href).searchParams.get("marker") ?? last.id;
-      } catch {
-        // a relative or odd link: the last id is the marker Nova would give
-      }
-      if (markers.has(nextMarker))
-        throw new ProviderError(
-          "transient",
-          `nova GET ${path}: paging repeats marker ${nextMarker}`,
-        );
-      markers.add(nextMarker);
-      marker = nextMarker;
-    }
-  }
-
-  // ---- Lookups (cached) ----
-
-  private fresh<T>(cached: Cached<T> | undefined): T | undefined {
-    return cached !== undefined && this.context.clock.now() < cached.until
-      ? cached.value
-      : undefined;
-  }
-
-  /** The flavor of the settings, by id or else by (unique) name. */
-  async flavor(): Promise<Flavor> {
-    const cached = this.fresh(this.flavorCache);
-    if (cached !== undefined) return cached;
-    const wanted = this.settings.flavor;
-    const flavors = await this.allPages("/flavors/detail", {}, flavorsPage);
-    const byId = flavors.find((f) => f.id === wanted);
-    const byName = flavors.filter((f) => f.name === wanted);
-    if (byId === undefined && byName.length > 1) {
-      throw new ProviderError(
-        "config",
-        `flavor "${wanted}" is ambiguous: ${byName.length} flavors have that name (${byName.map((f) => f.id).join(", ")}); give its id`,
-      );
-    }
-    const flavor = byId ?? byName[0];
-    if (flavor === undefined) {
-      throw new ProviderError(
-        "config",
-        `flavor "${wanted}" not found (have: ${flavors.map((f) => f.name).join(", ") || "none"})`,
-      );
-    }
-    const shape = this.context.shape;
-    if (flavor.vcpus !== shape.cpus || flavor.ram < shape.memoryMb) {
-      this.context.log.warn(
-        { flavor: flavor.name, vcpus: flavor.vcpus, ramMb: flavor.ram, worker: shape },
-        `openstack: flavor ${flavor.name} has ${flavor.vcpus} vCPUs and ${flavor.ram} MB, the policy's worker says ${shape.cpus} CPUs and ${shape.memoryMb} MB`,
-      );
-    }
-    this.flavorCache = { value: flavor, until: this.context.clock.now() + OPENSTACK_LOOKUP_CACHE };
-    return flavor;
-  }
-
-  /** The image of the settings: by id when it looks like one, else by (unique, active) name. */
-  async image(): Promise<Image> {
-    const cached = this.fresh(this.imageCache);
-    if (cached !== undefined) return cached;
-    const wanted = this.settings.image;
-    let image: Image | undefined;
-    if (UUID.test(wanted)) {
-      const path = `/v2/images/${encodeURIComponent(wanted)}`;
-      const answer = await this.request("image", { method: "GET", path });
-      if (answer.status === 200) image = parseAnswer(imageShape, answer, "glance GET /v2/images");
-      else if (answer.status !== 404)
-        throw classifyAnswer(answer, "glance GET /v2/images/{id}", this.context.clock.now());
-    }
-    if (image === undefined) {
-      const found: Image[] = [];
-      let path: string | undefined = `/v2/images${query({ name: wanted })}`;
-      const seen = new Set<string>();
-      while (path !== undefined && !seen.has(path)) {
-        seen.add(path);
-        const page: z.infer<typeof imagesPage> = await this.get("image", path, imagesPage);
-        found.push(...page.images);
-        path = page.next;
-      }
-      // Glance filters by name already; checking again costs nothing and guards against a proxy.
-      const named = found.filter((i) => i.name === wanted);
-      const active = named.filter((i) => i.status === "active");
-      if (active.length > 1) {
-        throw new ProviderError(
-          "config",
-          `image "${wanted}" is ambiguous: ${active.length} active images have that name (${active.map((i) => i.id).join(", ")}); give its id`,
-        );
-      }
-      image = active[0];
-      if (image === undefined) {
-        throw new ProviderError(
-          "config",
-          named.length === 0
-            ? `image "${wanted}" not found in Glance`
-            : `image "${wanted}" is not active (${named.map((i) => i.status).join(", ")})`,
-        );
-      }
-    }
-    if (image.status !== "active")
-      throw new ProviderError("config", `image "${wanted}" is ${image.status}, not active`);
-    this.imageCache = { value: image, until: this.context.clock.now() + OPENSTACK_LOOKUP_CACHE };
-    return image;
   }
 
   // ---- launch ----
@@ -494,12 +212,6 @@ export class OpenStackProvider implements Provider {
     return instanceIds.map((id) => `DELETE /servers/${id}`);
   }
 
-  /** Drops the flavor and image ids, e.g. after Nova said one of them is wrong. */
-  forgetLookups(): void {
-    this.flavorCache = undefined;
-    this.imageCache = undefined;
-  }
-
   async launch(request: LaunchRequest): Promise<LaunchResult> {
     // One flavor and one zone per OpenStack cloud: a capacity answer backs off the whole cloud,
     // so there is no narrower scope in `request.avoid` to honour.
@@ -535,7 +247,7 @@ export class OpenStackProvider implements Provider {
 
     let template: ServerTemplate;
     try {
-      const [flavor, image] = await Promise.all([this.flavor(), this.image()]);
+      const [flavor, image] = await Promise.all([this.catalog.flavor(), this.catalog.image()]);
       template = this.serverTemplate(flavor, image);
     } catch (error) {
       return { instances: [], error: asProviderError(error) };
@@ -545,8 +257,8 @@ export class OpenStackProvider implements Provider {
       (name, index) => () => this.createServer(name, template, userData[index]),
     );
     const { done, error } = await untilFirstError(tasks, this.settings.concurrency);
-    if (done.length > 0) this.limitsCache = undefined;
-    if (error?.kind === "config") this.forgetLookups();
+    if (done.length > 0) this.catalog.forgetLimits();
+    if (error?.kind === "config") this.catalog.forget();
     return error === undefined ? { instances: done } : { instances: done, error };
   }
 
@@ -556,7 +268,7 @@ export class OpenStackProvider implements Provider {
     userData: string | undefined,
   ): Promise<Instance> {
     const call = "nova POST /servers";
-    const answer = await this.request("compute", {
+    const answer = await this.api.request("compute", {
       method: "POST",
       path: "/servers",
       json: {
@@ -590,7 +302,7 @@ export class OpenStackProvider implements Provider {
   }
 
   async list(): Promise<Instance[]> {
-    const servers = await this.allPages(
+    const servers = await this.api.allPages(
       "/servers/detail",
       { name: `^${escapeRegex(this.namePrefix)}` },
       serversPage,
@@ -600,7 +312,7 @@ export class OpenStackProvider implements Provider {
 
   async poolInstances(): Promise<PoolInstance[]> {
     const prefix = `${this.context.pool}-`;
-    const servers = await this.allPages(
+    const servers = await this.api.allPages(
       "/servers/detail",
       { name: `^${escapeRegex(prefix)}` },
       serversPage,
@@ -664,7 +376,7 @@ export class OpenStackProvider implements Provider {
   /** Whether a server is gone (404) or already being deleted, after a failed DELETE. */
   private async deleted(path: string): Promise<boolean> {
     try {
-      const answer = await this.request("compute", { method: "GET", path });
+      const answer = await this.api.request("compute", { method: "GET", path });
       if (answer.status === 404) return true;
       return answer.status === 200 && /"OS-EXT-STS:task_state":\s*"deleting"/.test(answer.body);
     } catch {
@@ -675,7 +387,7 @@ export class OpenStackProvider implements Provider {
   async terminate(instanceIds: readonly string[]): Promise<TerminateResult> {
     const tasks = instanceIds.map((id) => async () => {
       const path = `/servers/${encodeURIComponent(id)}`;
-      const answer = await this.request("compute", { method: "DELETE", path });
+      const answer = await this.api.request("compute", { method: "DELETE", path });
       // 404: already gone, which is what was asked.
       if (answer.status === 204 || answer.status === 202 || answer.status === 200) return id;
       if (answer.status === 404) return id;
@@ -685,51 +397,35 @@ export class OpenStackProvider implements Provider {
       throw classifyAnswer(answer, "nova DELETE /servers/{id}", this.context.clock.now());
     });
     const { done, error } = await untilFirstError(tasks, this.settings.concurrency);
-    if (done.length > 0) this.limitsCache = undefined;
+    if (done.length > 0) this.catalog.forgetLimits();
     return error === undefined ? { terminated: done } : { terminated: done, error };
+  }
+
+  /** What the project's quota leaves, from the catalog's cached GET /limits. */
+  headroom(): Promise<Headroom> {
+    return this.catalog.headroom();
   }
 
   // ---- preflight ----
 
   async preflight(): Promise<PreflightCheck[]> {
     return openstackPreflight(this.cloud, this.settings, {
-      flavor: () => this.flavor(),
-      image: () => this.image(),
+      flavor: () => this.catalog.flavor(),
+      image: () => this.catalog.image(),
       keyPairExists: async (name) => {
         const path = `/os-keypairs/${encodeURIComponent(name)}`;
-        const answer = await this.request("compute", { method: "GET", path });
+        const answer = await this.api.request("compute", { method: "GET", path });
         if (answer.status === 404) return false;
         if (answer.status !== 200)
           throw classifyAnswer(answer, "nova GET /os-keypairs/{name}", this.context.clock.now());
         return true;
       },
       availableZones: async () => {
-        const answer = await this.get("compute", "/os-availability-zone", zonesAnswer);
+        const answer = await this.api.get("compute", "/os-availability-zone", zonesAnswer);
         return answer.availabilityZoneInfo
           .filter((zone) => zone.zoneState.available)
           .map((zone) => zone.zoneName);
       },
     });
-  }
-
-  // ---- headroom ----
-
-  /** What the project's quota leaves (all its users' servers counted), from GET /limits. */
-  async headroom(): Promise<Headroom> {
-    const cached = this.fresh(this.limitsCache);
-    if (cached !== undefined) return cached;
-    const absolute = (await this.get("compute", "/limits", limitsAnswer)).limits.absolute;
-    const headroom: Headroom = {};
-    const instances = left(absolute.maxTotalInstances, absolute.totalInstancesUsed);
-    const cpus = left(absolute.maxTotalCores, absolute.totalCoresUsed);
-    const memoryMb = left(absolute.maxTotalRAMSize, absolute.totalRAMUsed);
-    if (instances !== undefined) headroom.instances = instances;
-    if (cpus !== undefined) headroom.cpus = cpus;
-    if (memoryMb !== undefined) headroom.memoryMb = memoryMb;
-    this.limitsCache = {
-      value: headroom,
-      until: this.context.clock.now() + OPENSTACK_LIMITS_CACHE,
-    };
-    return headroom;
   }
 }

@@ -3,8 +3,9 @@
  * availability zone, each as Nova and Glance answer them now. Networks are Neutron's, which this
  * project does not speak: Nova checks them at the first launch.
  */
-import type { OpenStackProviderSettings } from "../../config/openstack-schema.js";
+
 import { failed, type PreflightCheck, passed, reasonOf, skipped } from "../../model/preflight.js";
+import type { OpenStackProviderSettings } from "./schema.js";
 
 export interface OpenStackLookups {
   flavor(): Promise<{ name: string; vcpus: number; ram: number }>;
@@ -15,14 +16,14 @@ export interface OpenStackLookups {
   availableZones(): Promise<string[]>;
 }
 
+/** A lookup: ok with what it found, FAIL with the fix when it throws. */
 async function probe(
   what: string,
   fix: string,
-  run: () => Promise<string | PreflightCheck>,
+  run: () => Promise<string>,
 ): Promise<PreflightCheck> {
   try {
-    const outcome = await run();
-    return typeof outcome === "string" ? passed(what, outcome) : outcome;
+    return passed(what, await run());
   } catch (error) {
     return failed(what, reasonOf(error), fix);
   }
@@ -58,14 +59,10 @@ export function openstackPreflight(
       probe(
         name(`key pair ${keyName}`),
         "provider.keyName: a key pair of `openstack keypair list` (of this user)",
-        async () =>
-          (await lookups.keyPairExists(keyName))
-            ? "exists"
-            : failed(
-                name(`key pair ${keyName}`),
-                "not found",
-                "provider.keyName: a key pair of `openstack keypair list` (of this user)",
-              ),
+        async () => {
+          if (!(await lookups.keyPairExists(keyName))) throw new Error("not found");
+          return "exists";
+        },
       ),
     );
   const zone = settings.availabilityZone;
@@ -76,13 +73,9 @@ export function openstackPreflight(
         "provider.availabilityZone: one of `openstack availability zone list --compute`",
         async () => {
           const zones = await lookups.availableZones();
-          return zones.includes(zone)
-            ? "available"
-            : failed(
-                name(`availability zone ${zone}`),
-                `not among the available zones (${zones.join(", ") || "none"})`,
-                "provider.availabilityZone: one of `openstack availability zone list --compute`",
-              );
+          if (!zones.includes(zone))
+            throw new Error(`not among the available zones (${zones.join(", ") || "none"})`);
+          return "available";
         },
       ),
     );

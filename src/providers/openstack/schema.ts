@@ -1,7 +1,7 @@
 /** The `provider:` section of an OpenStack cloud file. Credentials are never in it (see credentials.ts). */
 import { z } from "zod";
-import * as d from "./defaults.js";
-import { duration } from "./duration.js";
+import * as d from "../../config/defaults.js";
+import { duration } from "../../config/duration.js";
 
 const positiveDuration = duration.refine((seconds) => seconds >= 1, "must be at least 1s");
 

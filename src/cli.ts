@@ -130,14 +130,24 @@ program
   )
   .requiredOption("--trace <file>", "the trace: .swf, .swf.gz, .csv")
   .option(
+    "--site <dir>",
+    "the clouds every policy and baseline runs on: this config directory's clouds.d (provider, boot delays, quota, failures, price, worker shape, maxWorkers)",
+  )
+  .option(
+    "--policy <dir>",
+    "a policy to simulate on the site (repeatable): its autoscaler.yaml knobs and clouds.d policy fields (idleTimeout, minWorkers, priority, …); what it leaves out is the site's; default: the site's own",
+    collect,
+    [],
+  )
+  .option(
     "-c, --config <dir>",
-    "a policy to simulate (repeatable); default: the built-in demo",
+    "a directory that is site and policy at once (repeatable, all on the same clouds; not with --site/--policy); default: the built-in demo",
     collect,
     [],
   )
   .option(
     "--baseline <name>",
-    "also simulate elastiq-classic or static:N on the first policy's clouds (repeatable)",
+    "also simulate elastiq-classic or static:N on the site (repeatable)",
     collect,
     [],
   )

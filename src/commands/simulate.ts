@@ -7,19 +7,24 @@ import { access, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { AutoscalerConfig } from "../config/schema.js";
-import { ConfigError } from "../model/errors.js";
+import { ConfigError, formatConfigProblem } from "../model/errors.js";
 import { elastiqClassic, staticPool } from "../sim/baselines.js";
 import { CHAOS_DEFAULTS } from "../sim/chaos.js";
 import { InvariantViolation, type SimPolicy, simulate } from "../sim/engine.js";
 import { plotSvg } from "../sim/plot.js";
 import { formatNotes, formatTable, ProgressBar, summarise, toJson } from "../sim/report.js";
 import type { SimRun } from "../sim/run.js";
+import { applyPolicy, SiteError, siteDifference } from "../sim/site.js";
 import { readTrace, TraceError, type TraceOptions } from "../sim/trace.js";
 import { DEMO_CONFIG_DIR } from "./paths.js";
 
 export interface SimulateOptions {
   trace: string;
   config: string[];
+  /** The clouds every policy and baseline runs on. */
+  site?: string;
+  /** Policy knobs applied on the site's clouds (repeatable); default: the site's own. */
+  policy: string[];
   baseline: string[];
   seed: number;
   json: boolean;
@@ -77,6 +82,83 @@ function skippedText(skipped: number, by: Record<string, number>): string {
   return `${skipped} record${skipped === 1 ? "" : "s"} skipped: ${reasons}`;
 }
 
+/** A config directory, or a one-line error naming the argument and the first problem. */
+async function load(argument: string, dir: string): Promise<AutoscalerConfig | string> {
+  try {
+    return await loadConfig(dir);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const [first] = error.problems;
+    const more =
+      error.problems.length > 1 ? ` (and ${error.problems.length - 1} more problems)` : "";
+    return `${argument}: invalid configuration: ${first === undefined ? error.message : formatConfigProblem(first)}${more}`;
+  }
+}
+
+/**
+ * The policies to run and the site the baselines run on. `--site` with `--policy`: every policy
+ * on the site's clouds. `--config` (the old way): each directory is site and policy at once, and
+ * they must be the same site, or a baseline would run on other clouds than some of them.
+ */
+async function choosePolicies(
+  options: SimulateOptions,
+  err: (text: string) => void,
+): Promise<{ site: AutoscalerConfig; policies: SimPolicy[] } | undefined> {
+  if (options.config.length > 0 && (options.site !== undefined || options.policy.length > 0)) {
+    err(
+      "--config cannot be combined with --site or --policy: --config DIR is site and policy at once; name the site with --site DIR and each policy with --policy DIR",
+    );
+    return undefined;
+  }
+  if (options.site !== undefined) {
+    const site = await load(`--site ${options.site}`, options.site);
+    if (typeof site === "string") {
+      err(site);
+      return undefined;
+    }
+    const policies: SimPolicy[] = [];
+    for (const dir of options.policy.length > 0 ? options.policy : [options.site]) {
+      try {
+        policies.push({ name: basename(resolve(dir)), config: await applyPolicy(site, dir) });
+      } catch (error) {
+        if (!(error instanceof SiteError)) throw error;
+        err(error.message);
+        return undefined;
+      }
+    }
+    return { site, policies };
+  }
+  if (options.policy.length > 0) {
+    err("--policy needs --site DIR: the clouds every policy runs on");
+    return undefined;
+  }
+  const dirs = options.config.length > 0 ? options.config : [DEMO_CONFIG_DIR];
+  const configs: Array<{ dir: string; config: AutoscalerConfig }> = [];
+  for (const dir of dirs) {
+    const config = await load(`--config ${dir}`, dir);
+    if (typeof config === "string") {
+      err(config);
+      return undefined;
+    }
+    configs.push({ dir, config });
+  }
+  const first = configs[0];
+  if (first === undefined) return undefined;
+  for (const { dir, config } of configs.slice(1)) {
+    const differs = siteDifference(first.config, config);
+    if (differs !== undefined) {
+      err(
+        `--config ${dir}: not the same site as --config ${first.dir}: ${differs}; name the site once with --site DIR and give each variant as --policy DIR`,
+      );
+      return undefined;
+    }
+  }
+  return {
+    site: first.config,
+    policies: configs.map(({ dir, config }) => ({ name: basename(resolve(dir)), config })),
+  };
+}
+
 export async function simulateCommand(options: SimulateOptions): Promise<number> {
   const err = (text: string) => process.stderr.write(`${text}\n`);
   const baselines: Array<{ name: string; spec: BaselineSpec }> = [];
@@ -126,22 +208,11 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
   }
   if (skipped !== undefined && options.json) err(`trace: ${skipped}`);
 
-  const dirs = options.config.length > 0 ? options.config : [DEMO_CONFIG_DIR];
-  const configs: Array<{ name: string; config: AutoscalerConfig }> = [];
-  for (const dir of dirs) {
-    try {
-      configs.push({ name: basename(resolve(dir)), config: await loadConfig(dir) });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      err(`invalid configuration in ${dir}:\n${error.message}`);
-      return 1;
-    }
-  }
-  const first = configs[0];
-  if (first === undefined) return 1;
+  const chosen = await choosePolicies(options, err);
+  if (chosen === undefined) return 1;
   const policies: SimPolicy[] = [
-    ...configs.map(({ name, config }) => ({ name, config })),
-    ...baselines.map(({ name, spec }) => baselinePolicy(name, spec, first.config, options.seed)),
+    ...chosen.policies,
+    ...baselines.map(({ name, spec }) => baselinePolicy(name, spec, chosen.site, options.seed)),
   ];
 
   const runs: SimRun[] = [];

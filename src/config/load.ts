@@ -42,13 +42,16 @@ const MAX_ALIASES = 100;
 type PathKey = string | number;
 
 /** A parsed YAML file that can say on which line a field stands. */
-interface YamlFile {
+export interface YamlFile {
   file: string;
   value: unknown;
   lineOf(path: readonly PathKey[]): number | undefined;
 }
 
-async function readYaml(file: string, problems: ConfigProblem[]): Promise<YamlFile | undefined> {
+export async function readYaml(
+  file: string,
+  problems: ConfigProblem[],
+): Promise<YamlFile | undefined> {
   let text: string;
   try {
     text = await readBoundedFile(file, { maxBytes: MAX_CONFIG_FILE_BYTES });
@@ -199,7 +202,10 @@ function valueAt(value: unknown, path: readonly PathKey[]): unknown {
   return node;
 }
 
-function issueProblems(source: YamlFile, issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+export function issueProblems(
+  source: YamlFile,
+  issues: readonly z.core.$ZodIssue[],
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const issue of issues) {
     const path = issue.path.filter((key): key is PathKey => typeof key !== "symbol");

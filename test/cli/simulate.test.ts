@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "ava";
@@ -132,4 +132,63 @@ test("off a terminal every policy's progress is written as plain lines, ending a
   t.notRegex(result.stderr, /\r/);
   t.regex(result.stderr, /^simulated \[#+\] 100% \(55\/55\)$/m);
   t.regex(result.stderr, /^static:4 \[#+\] 100% \(55\/55\)$/m);
+});
+
+const DEMO = join(ROOT, "examples/simulated");
+
+test("--site with two --policy runs both policies and the baseline on the site's clouds", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
+  const patient = join(dir, "patient");
+  await mkdir(join(patient, "clouds.d"), { recursive: true });
+  await writeFile(join(patient, "clouds.d/backup.yaml"), "idleTimeout: 30m\n");
+  const args = ["simulate", "--trace", BURST, "--site", DEMO, "--policy", DEMO];
+  const result = await cli([...args, "--policy", patient, "--baseline", "static:4", "--json"]);
+  t.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as Report;
+  t.deepEqual(
+    report.policies.map((p) => p.name),
+    ["simulated", "patient", "static:4"],
+  );
+  // The same site as --config of the demo: the demo's own policy gives the same run.
+  const config = await cli(["simulate", "--trace", BURST, "--config", DEMO, "--json"]);
+  t.deepEqual((JSON.parse(config.stdout) as Report).policies[0], report.policies[0]);
+});
+
+test("several --config directories on different clouds are refused in one line, not compared", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
+  await mkdir(join(dir, "clouds.d"));
+  await writeFile(
+    join(dir, "autoscaler.yaml"),
+    await readFile(join(DEMO, "autoscaler.yaml"), "utf8"),
+  );
+  for (const cloud of ["backup", "competitive"]) {
+    const text = await readFile(join(DEMO, "clouds.d", `${cloud}.yaml`), "utf8");
+    await writeFile(
+      join(dir, "clouds.d", `${cloud}.yaml`),
+      text.replace("bootDelay: 2m", "bootDelay: 30s"),
+    );
+  }
+  const result = await cli(["simulate", "--trace", BURST, "--config", DEMO, "--config", dir]);
+  t.is(result.code, 1);
+  t.is(result.stdout, "");
+  oneLine(
+    t,
+    result.stderr,
+    /^--config \S+: not the same site as --config \S+simulated: \S+backup\.yaml: provider\.bootDelay is 30, \S+ has 120; name the site once with --site DIR/,
+  );
+});
+
+test("a --policy naming a cloud the site lacks, or without --site, is refused in one line", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
+  await mkdir(join(dir, "clouds.d"));
+  await writeFile(join(dir, "clouds.d/spot.yaml"), "idleTimeout: 1m\n");
+  const stranger = await cli(["simulate", "--trace", BURST, "--site", DEMO, "--policy", dir]);
+  t.is(stranger.code, 1);
+  oneLine(t, stranger.stderr, /^--policy \S+: \S+spot\.yaml: cloud "spot" is not in the site/);
+  const alone = await cli(["simulate", "--trace", BURST, "--policy", dir]);
+  t.is(alone.code, 1);
+  oneLine(t, alone.stderr, /^--policy needs --site DIR/);
+  const mixed = await cli(["simulate", "--trace", BURST, "--site", DEMO, "--config", DEMO]);
+  t.is(mixed.code, 1);
+  oneLine(t, mixed.stderr, /^--config cannot be combined with --site or --policy/);
 });

@@ -147,7 +147,7 @@ program
   )
   .option(
     "--baseline <name>",
-    "also simulate elastiq-classic or static:N on the site (repeatable)",
+    "also simulate elastiq-classic, static:N or clairvoyant (knows every arrival: the limit for the site) on the site (repeatable)",
     collect,
     [],
   )

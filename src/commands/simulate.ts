@@ -8,7 +8,7 @@ import { basename, dirname, resolve } from "node:path";
 import { loadConfig } from "../config/load.js";
 import type { AutoscalerConfig } from "../config/schema.js";
 import { ConfigError, formatConfigProblem } from "../model/errors.js";
-import { elastiqClassic, staticPool } from "../sim/baselines.js";
+import { clairvoyant, elastiqClassic, siteClouds, staticPool } from "../sim/baselines.js";
 import { CHAOS_DEFAULTS } from "../sim/chaos.js";
 import { InvariantViolation, type SimPolicy, simulate } from "../sim/engine.js";
 import { plotSvg } from "../sim/plot.js";
@@ -37,14 +37,18 @@ export interface SimulateOptions {
   strict: boolean;
 }
 
-type BaselineSpec = { kind: "elastiq-classic" } | { kind: "static"; workers: number };
+type BaselineSpec =
+  | { kind: "elastiq-classic" }
+  | { kind: "clairvoyant" }
+  | { kind: "static"; workers: number };
 
 /** A baseline's command-line name, or what is wrong with it (checked before any run starts). */
 export function parseBaseline(name: string): BaselineSpec | string {
   if (name === "elastiq-classic") return { kind: "elastiq-classic" };
+  if (name === "clairvoyant") return { kind: "clairvoyant" };
   const match = /^static:(\d+)$/.exec(name);
   if (match !== null) return { kind: "static", workers: Number(match[1]) };
-  return `--baseline ${name}: unknown baseline (elastiq-classic or static:N, N a whole number of workers)`;
+  return `--baseline ${name}: unknown baseline (elastiq-classic, clairvoyant or static:N, N a whole number of workers)`;
 }
 
 /** A baseline; it runs on the clouds of `config`. */
@@ -54,6 +58,8 @@ function baselinePolicy(
   config: AutoscalerConfig,
   seed: number,
 ): SimPolicy {
+  if (spec.kind === "clairvoyant")
+    return { name, config, oracle: clairvoyant(siteClouds(config), config.global.tickInterval) };
   const baseline = spec.kind === "static" ? staticPool(spec.workers) : elastiqClassic({ seed });
   return { name, config, planner: baseline.planner, timers: baseline.timers };
 }

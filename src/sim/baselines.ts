@@ -22,9 +22,10 @@ import {
   ELASTIQ_WAITING_JOBS_TIME,
 } from "../config/defaults.js";
 import { formatDuration } from "../config/duration.js";
+import { type AutoscalerConfig, simulatedProviderSchema } from "../config/schema.js";
 import type { Memory } from "../model/memory.js";
 import type { LaunchAction, Plan, TerminateAction, WorkerReport } from "../model/plan.js";
-import type { CloudPolicy, PoolPolicy, Seconds } from "../model/policy.js";
+import type { CloudPolicy, PoolPolicy, Seconds, WorkerShape } from "../model/policy.js";
 import type { Snapshot, Worker } from "../model/snapshot.js";
 import { avoidedScopes, cloudMemory, isThrottled, launchBlock } from "../policy/backoff.js";
 import { analyseDemand } from "../policy/demand.js";
@@ -33,6 +34,7 @@ import { cloudSight } from "../policy/sight.js";
 import { incompleteNote, reportWorkers } from "../policy/workers.js";
 import { type Random, seededRandom } from "../random.js";
 import type { Planner } from "../tick/tick.js";
+import type { PoolTruth } from "./pool.js";
 
 // ---- What both baselines share ----
 
@@ -532,4 +534,256 @@ export function staticPool(workers: number, options: StaticPoolOptions = {}): Ba
     };
   };
   return baseline(planner, stuckAfter === undefined ? [] : [stuckAfter]);
+}
+
+// ---- Clairvoyant ----
+
+/** What the clairvoyant baseline knows of one cloud of the site. */
+export interface SiteCloud {
+  name: string;
+  /** Launch to joining the pool at the slowest: boot delay + its whole spread + join delay. */
+  lead: Seconds;
+  /** How many workers the site lets this cloud run: maxWorkers and any quota it has. */
+  cap: number;
+}
+
+/** The clouds' leads and caps from the site's simulated settings (another kind: the defaults). */
+export function siteClouds(config: AutoscalerConfig): SiteCloud[] {
+  return config.clouds.map((cloud) => {
+    const provider =
+      cloud.provider.kind === "simulated"
+        ? cloud.provider
+        : simulatedProviderSchema.parse({ kind: "simulated" });
+    const quota = provider.quota ?? {};
+    const caps = [
+      cloud.maxWorkers,
+      quota.instances ?? Number.POSITIVE_INFINITY,
+      quota.cpus === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.floor(quota.cpus / cloud.worker.cpus),
+      quota.memoryMb === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.floor(quota.memoryMb / cloud.worker.memoryMb),
+    ];
+    return {
+      name: cloud.name,
+      lead: provider.bootDelay + provider.bootSpread + provider.joinDelay,
+      cap: Math.min(...caps),
+    };
+  });
+}
+
+/** A worker of the clairvoyant's model of the next few minutes. */
+interface Bin {
+  id?: string;
+  cloud: string;
+  free: WorkerShape;
+  /** Resources it gets back, and when. */
+  releases: Array<{ at: number; cpus: number; memoryMb: number; gpus: number }>;
+  /** It runs a job now (it cannot be terminated). */
+  busy: boolean;
+  /** The model gives it a job before the horizon. */
+  used: boolean;
+}
+
+function fits(free: WorkerShape, job: { cpus: number; memoryMb: number; gpus: number }): boolean {
+  return free.cpus >= job.cpus && free.memoryMb >= job.memoryMb && free.gpus >= job.gpus;
+}
+
+function releaseDue(bin: Bin, at: number): void {
+  if (bin.releases.every((r) => r.at > at)) return;
+  for (const r of bin.releases.filter((r) => r.at <= at)) {
+    bin.free.cpus += r.cpus;
+    bin.free.memoryMb += r.memoryMb;
+    bin.free.gpus += r.gpus;
+  }
+  bin.releases = bin.releases.filter((r) => r.at > at);
+}
+
+/**
+ * The clairvoyant baseline: an oracle that sees the trace's future and the site's boot delays.
+ * Every tick it plays the next `lead + tickInterval` seconds in a model of the pool (the longest
+ * lead of the site's clouds: a launch at the next tick could be ready no sooner): the jobs running
+ * now end when they will, the idle jobs and every job submitted before the horizon are placed, in
+ * submission order, first-fit on the workers that run jobs, then the idle ones, then those still
+ * booting, then new ones. New workers go to the cheapest cloud that has room (then the faster,
+ * then by name), up to what the site lets each run (maxWorkers, quota): it launches them now,
+ * the last tick from which they are ready in time. An idle or booting worker the model gives no
+ * job before the horizon is terminated now: a fresh launch at a later tick serves any later job
+ * as soon. It ignores the policy knobs (minWorkers, maxLaunchPerTick, idleTimeout), and keeps the
+ * rules that protect the clouds (no launch into a cloud that backs off, is throttled or unobserved;
+ * nothing terminated on an incomplete observation; failed and stuck workers ended).
+ */
+export function clairvoyant(
+  site: readonly SiteCloud[],
+  tickInterval: Seconds,
+): (truth: PoolTruth) => { planner: Planner; wakeAt: (now: number) => number } {
+  const lead = Math.max(0, ...site.map((cloud) => cloud.lead));
+  const ahead = lead + tickInterval;
+  // The cheapest first, then the faster: the order new workers go to.
+  const order = (policy: PoolPolicy) =>
+    [...policy.clouds]
+      .map((cloud) => ({ cloud, site: site.find((s) => s.name === cloud.name) }))
+      .sort(
+        (a, b) =>
+          (a.cloud.costPerHour ?? 0) - (b.cloud.costPerHour ?? 0) ||
+          (a.site?.lead ?? 0) - (b.site?.lead ?? 0) ||
+          a.cloud.name.localeCompare(b.cloud.name),
+      );
+
+  return (truth) => {
+    const planner: Planner = (snapshot, policy, memory, now) => {
+      const seen = survey(snapshot, policy, memory, now);
+      const notes = [...seen.notes];
+      const terminations: TerminateAction[] = [];
+      const leaving = new Set<string>();
+      for (const fleet of seen.fleets) {
+        if (!seen.complete || fleet.throttled) continue;
+        const limit = `bootTimeout ${formatDuration(fleet.policy.bootTimeout)}`;
+        for (const action of faulty(fleet, fleet.policy.bootTimeout, limit, now)) {
+          terminations.push(action);
+          for (const id of action.instanceIds) leaving.add(id);
+        }
+      }
+      const horizon = now + ahead;
+      const machines = truth.machinesNow();
+      const bins: Bin[] = [
+        ...machines
+          .filter((m) => !leaving.has(m.id))
+          .map((m) => ({
+            id: m.id,
+            cloud: m.cloud,
+            free: m.free,
+            releases: m.running.map(({ endsAt, cpus, memoryMb, gpus }) => ({
+              at: endsAt,
+              cpus,
+              memoryMb,
+              gpus,
+            })),
+            busy: m.running.length > 0,
+            used: false,
+          }))
+          // Busy workers first: a job they can hold keeps no idle worker alive.
+          .sort((a, b) => Number(b.busy) - Number(a.busy)),
+        ...truth
+          .joining()
+          .filter((i) => !leaving.has(i.id))
+          .map((i) => ({
+            id: i.id,
+            cloud: i.cloud,
+            free: { ...i.shape },
+            releases: [],
+            busy: false,
+            used: false,
+          })),
+      ];
+      const present = new Map<string, number>();
+      for (const bin of bins) present.set(bin.cloud, (present.get(bin.cloud) ?? 0) + 1);
+      const launchable = order(policy).filter(({ cloud }) => {
+        const gap = snapshot.gaps.find((g) => g.source === "cloud" && g.cloud === cloud.name);
+        const fleet = seen.fleets.find((f) => f.policy.name === cloud.name);
+        return (
+          gap === undefined &&
+          fleet?.throttled !== true &&
+          launchBlock(cloudMemory(memory, cloud.name), now) === undefined
+        );
+      });
+      const room = new Map(
+        launchable.map(({ cloud, site: s }) => [
+          cloud.name,
+          Math.max(0, (s?.cap ?? cloud.maxWorkers) - (present.get(cloud.name) ?? 0)),
+        ]),
+      );
+      const fresh = new Map<string, number>();
+      // At most as many idle jobs as the site has cpus can start before the horizon.
+      const siteCpus = policy.clouds.reduce(
+        (sum, c) =>
+          sum + c.worker.cpus * (site.find((s) => s.name === c.name)?.cap ?? c.maxWorkers),
+        0,
+      );
+      const demand = [
+        ...truth.idleNow(siteCpus).map((job) => ({ ...job, at: now })),
+        ...truth.arrivals(horizon),
+      ];
+      let unmet = 0;
+      for (const job of demand) {
+        for (const bin of bins) releaseDue(bin, job.at);
+        let bin = bins.find((b) => fits(b.free, job));
+        if (bin === undefined) {
+          const where = launchable.find(
+            ({ cloud }) => (room.get(cloud.name) ?? 0) > 0 && fits(cloud.worker, job),
+          );
+          if (where === undefined) {
+            unmet += 1;
+            continue;
+          }
+          room.set(where.cloud.name, (room.get(where.cloud.name) ?? 0) - 1);
+          fresh.set(where.cloud.name, (fresh.get(where.cloud.name) ?? 0) + 1);
+          bin = {
+            cloud: where.cloud.name,
+            free: { ...where.cloud.worker },
+            releases: [],
+            busy: false,
+            used: false,
+          };
+          bins.push(bin);
+        }
+        bin.used = true;
+        bin.free.cpus -= job.cpus;
+        bin.free.memoryMb -= job.memoryMb;
+        bin.free.gpus -= job.gpus;
+        // Started no sooner than it arrives; the end frees the room for later jobs.
+        bin.releases.push({
+          at: job.at + job.runtime,
+          cpus: job.cpus,
+          memoryMb: job.memoryMb,
+          gpus: job.gpus,
+        });
+      }
+      if (unmet > 0)
+        notes.push(`clairvoyant: ${plural(unmet, "job")} before the horizon the site cannot hold`);
+
+      const launches: LaunchAction[] = [];
+      for (const { cloud } of launchable) {
+        const count = fresh.get(cloud.name) ?? 0;
+        if (count === 0) continue;
+        const action: LaunchAction = {
+          kind: "launch",
+          cloud: cloud.name,
+          count,
+          reason: `clairvoyant: ${plural(count, "worker")} needed by ${formatDuration(ahead)} from now (lead ${formatDuration(lead)} + tick ${formatDuration(tickInterval)})`,
+        };
+        const avoid = avoidedScopes(cloudMemory(memory, cloud.name), now);
+        if (avoid.length > 0) action.avoid = avoid;
+        launches.push(action);
+      }
+      if (seen.complete) {
+        const unused = new Set(
+          bins.flatMap((bin) => (!bin.busy && !bin.used && bin.id !== undefined ? [bin.id] : [])),
+        );
+        for (const fleet of seen.fleets) {
+          if (fleet.throttled) continue;
+          for (const worker of fleet.workers) {
+            if (!unused.has(worker.instanceId) || leaving.has(worker.instanceId)) continue;
+            if (worker.state !== "idle" && worker.state !== "booting") continue;
+            const reason = `${worker.name}: clairvoyant: no job for it before a fresh launch could serve one (${formatDuration(ahead)})`;
+            terminations.push(terminate(fleet.policy.name, worker, "idle", reason));
+          }
+        }
+      }
+
+      const analysis = analyseDemand(seen.queueSeen ? snapshot.jobs : [], policy, now);
+      notes.push(...unfitNote(analysis.unfit));
+      return {
+        demand: analysis.demand,
+        workers: seen.workers,
+        actions: [...launches, ...terminations],
+        unfit: analysis.unfit,
+        notes,
+      };
+    };
+    // The next decision that no pool event triggers: launching ahead of the next arrival.
+    const wakeAt = (now: number) => truth.nextArrivalAfter(now + ahead) - ahead;
+    return { planner, wakeAt };
+  };
 }

@@ -24,7 +24,7 @@ import { seededRandom } from "../random.js";
 import { type Planner, runTick, type TickResult } from "../tick/tick.js";
 import { ObservedCloud, type PartialObservation, RestartingCollector } from "./chaos.js";
 import { ManualClock } from "./clock.js";
-import { SimulatedPool } from "./pool.js";
+import { type PoolTruth, SimulatedPool } from "./pool.js";
 import type { SimRun } from "./run.js";
 import type { JobSpec } from "./scenarios.js";
 import { UsageRecorder } from "./usage.js";
@@ -51,6 +51,11 @@ export interface SimPolicy {
   planner?: Planner;
   /** Durations (s) the planner decides by besides the policy's own, so no decision is skipped. */
   timers?: readonly number[];
+  /**
+   * An oracle (the clairvoyant baseline): given the simulated world's truth, the planner, used
+   * instead of `planner`, and when it next wants to decide whatever else happens.
+   */
+  oracle?: (truth: PoolTruth) => { planner: Planner; wakeAt?: (now: number) => number };
 }
 
 export interface SimOptions {
@@ -172,6 +177,8 @@ export async function simulate(
     fleets: clouds,
     negotiationInterval: options.negotiationInterval ?? DEFAULT_SIM_NEGOTIATION_INTERVAL,
   });
+  const seer = policy.oracle?.(pool);
+  const planner = seer?.planner ?? policy.planner;
   const interval = config.global.tickInterval;
   const timers = [
     ...new Set([
@@ -215,7 +222,7 @@ export async function simulate(
         launchTokens += 1;
         return `sim${launchTokens}`;
       },
-      ...(policy.planner === undefined ? {} : { planner: policy.planner }),
+      ...(planner === undefined ? {} : { planner }),
     });
     memory = result.memory;
     if (checking)
@@ -263,7 +270,11 @@ export async function simulate(
         memory.clouds[gap.cloud]?.disabled === undefined,
     );
     if (quiet && openGaps.length === 0) {
-      const wake = nextChange(now, result.snapshot, memory, pool, clouds, timers, observation);
+      const wake = Math.min(
+        nextChange(now, result.snapshot, memory, pool, clouds, timers, observation),
+        // The oracle's own next decision (a launch ahead of an arrival), if it is later than now.
+        seer?.wakeAt === undefined ? Number.POSITIVE_INFINITY : Math.max(now + 1, seer.wakeAt(now)),
+      );
       if (wake > next) next = now + Math.ceil((wake - now) / interval) * interval;
     }
     if (!Number.isFinite(next)) break;

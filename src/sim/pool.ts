@@ -151,6 +151,36 @@ export interface SimulatedPoolOptions {
   observer?: PoolObserver;
 }
 
+/** A job's resources and run time, as an oracle sees it. */
+export interface JobShape {
+  cpus: number;
+  memoryMb: number;
+  gpus: number;
+  runtime: number;
+}
+
+/**
+ * The simulated world's truth, for an oracle baseline (clairvoyant): what runs where and until
+ * when, which instances join when, and every job still to come. Times are the clock's.
+ */
+export interface PoolTruth {
+  /** Joined workers, in the order negotiation offers them, with their free room and jobs. */
+  machinesNow(): Array<{
+    id: string;
+    cloud: string;
+    free: WorkerShape;
+    running: Array<{ cpus: number; memoryMb: number; gpus: number; endsAt: number }>;
+  }>;
+  /** Launched instances not in the pool yet, with when they will join. */
+  joining(): Array<{ id: string; cloud: string; shape: WorkerShape; joinAt: number }>;
+  /** Up to `limit` idle jobs, oldest first: the order negotiation takes them in. */
+  idleNow(limit: number): JobShape[];
+  /** Jobs submitted after now and no later than `until`, in submission order. */
+  arrivals(until: number): Array<JobShape & { at: number }>;
+  /** When the first job submitted after `after` is; infinity when none is. */
+  nextArrivalAfter(after: number): number;
+}
+
 export interface PoolCounts {
   future: number;
   idle: number;
@@ -159,7 +189,7 @@ export interface PoolCounts {
   machines: number;
 }
 
-export class SimulatedPool implements CondorPool {
+export class SimulatedPool implements CondorPool, PoolTruth {
   private readonly jobs: SimJob[];
   private readonly idle = new Set<SimJob>();
   private readonly completions = new Completions();
@@ -248,6 +278,68 @@ export class SimulatedPool implements CondorPool {
     for (const [id, machine] of this.machinesById)
       activity.set(id, machine.running.size > 0 ? "busy" : "idle");
     return activity;
+  }
+
+  machinesNow(): ReturnType<PoolTruth["machinesNow"]> {
+    this.advance();
+    return [...this.machinesById.values()].map((machine) => ({
+      id: machine.instance.id,
+      cloud: machine.instance.cloud,
+      free: { ...machine.free },
+      running: [...machine.running].map((job) => ({
+        cpus: job.cpus,
+        memoryMb: job.memoryMb,
+        gpus: job.gpus,
+        endsAt: job.endsAt,
+      })),
+    }));
+  }
+
+  joining(): ReturnType<PoolTruth["joining"]> {
+    this.advance();
+    return this.pendingJoins()
+      .map((instance) => ({
+        id: instance.id,
+        cloud: instance.cloud,
+        shape: { ...instance.shape },
+        joinAt: instance.joinAt,
+      }))
+      .sort((a, b) => a.joinAt - b.joinAt || a.id.localeCompare(b.id));
+  }
+
+  idleNow(limit: number): JobShape[] {
+    this.advance();
+    return [...this.idle]
+      .sort((a, b) => a.index - b.index)
+      .slice(0, limit)
+      .map(({ cpus, memoryMb, gpus, runtime }) => ({ cpus, memoryMb, gpus, runtime }));
+  }
+
+  arrivals(until: number): Array<JobShape & { at: number }> {
+    this.advance();
+    const found: Array<JobShape & { at: number }> = [];
+    for (let i = this.nextSubmission; i < this.jobs.length; i += 1) {
+      const job = this.jobs[i];
+      if (job === undefined || this.startedAt + job.submitAt > until) break;
+      const { cpus, memoryMb, gpus, runtime } = job;
+      found.push({ at: this.startedAt + job.submitAt, cpus, memoryMb, gpus, runtime });
+    }
+    return found;
+  }
+
+  nextArrivalAfter(after: number): number {
+    this.advance();
+    // Binary search among the jobs still to come (sorted by submission).
+    let low = this.nextSubmission;
+    let high = this.jobs.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      const job = this.jobs[mid];
+      if (job !== undefined && this.startedAt + job.submitAt <= after) low = mid + 1;
+      else high = mid;
+    }
+    const job = this.jobs[low];
+    return job === undefined ? Number.POSITIVE_INFINITY : this.startedAt + job.submitAt;
   }
 
   /** Some idle job fits the free room of some machine: the next negotiation would start it. */

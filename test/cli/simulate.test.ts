@@ -76,7 +76,11 @@ test("an unknown baseline is refused in one line naming it, before anything runs
   const result = await cli(["simulate", "--trace", BURST, "--baseline", "static:x"]);
   t.is(result.code, 1);
   t.is(result.stdout, "");
-  oneLine(t, result.stderr, /^--baseline static:x: unknown baseline \(elastiq-classic or static:N/);
+  oneLine(
+    t,
+    result.stderr,
+    /^--baseline static:x: unknown baseline \(elastiq-classic, clairvoyant or static:N/,
+  );
 });
 
 test("a plot path that cannot be written is refused in one line before the run, not after it", async (t) => {
@@ -191,4 +195,21 @@ test("a --policy naming a cloud the site lacks, or without --site, is refused in
   const mixed = await cli(["simulate", "--trace", BURST, "--site", DEMO, "--config", DEMO]);
   t.is(mixed.code, 1);
   oneLine(t, mixed.stderr, /^--config cannot be combined with --site or --policy/);
+});
+
+test("--baseline clairvoyant runs on the site beside the others, in the table and the JSON, and waits least", async (t) => {
+  const args = ["simulate", "--trace", BURST, "--site", DEMO, "--baseline", "elastiq-classic"];
+  const result = await cli([...args, "--baseline", "clairvoyant", "--json"]);
+  t.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as Report;
+  t.deepEqual(
+    report.policies.map((p) => p.name),
+    ["simulated", "elastiq-classic", "clairvoyant"],
+  );
+  const [ours, elastiq, seer] = report.policies;
+  t.is(seer?.jobs, 55);
+  for (const other of [ours, elastiq])
+    t.true((seer?.wait.max ?? Infinity) <= (other?.wait.max ?? 0), other?.name);
+  const table = await cli([...args, "--baseline", "clairvoyant"]);
+  t.regex(table.stdout, /^\s+simulated\s+elastiq-classic\s+clairvoyant$/m);
 });

@@ -5,8 +5,9 @@
  *   that scaled CERN's virtual analysis facilities: count the jobs waiting, ask for one VM per
  *   n jobs, shut down VMs idle for an hour, pick the victims at random.
  * - `staticPool`: a fixed number of workers, kept alive whatever the queue holds, and no more.
+ * - `clairvoyant`: an oracle that knows every arrival and the site's boot delay (at the end).
  *
- * Both are planners like ours (pure functions of snapshot, policy, memory and time) and keep the
+ * The first two are planners like ours (pure functions of snapshot, policy, memory and time) and keep the
  * rules that protect the clouds and the jobs rather than decide how many workers to run: no
  * launch into a cloud that backs off, is disabled or could not be observed (launchBlock); no call
  * at all to a throttled cloud; nothing terminated on an incomplete observation; no launch above a

@@ -25,7 +25,7 @@ export interface JobOutcome {
 }
 
 export interface SimRun {
-  /** The policy's name: a config directory's name, `elastiq-classic` or `static:N`. */
+  /** The policy's name: a config directory's name, `elastiq-classic`, `static:N` or `clairvoyant`. */
   name: string;
   /** Seconds from the start of the trace when the run ended. */
   endedAt: number;

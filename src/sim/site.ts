@@ -175,10 +175,12 @@ export async function applyPolicy(site: AutoscalerConfig, dir: string): Promise<
         .filter((entry) => entry.endsWith(".yaml") || entry.endsWith(".yml"))
         .sort()
     : [];
-  const siteDir = relative(process.cwd(), site.dir) || ".";
+  const near = relative(process.cwd(), site.dir);
+  const siteDir = near === "" ? "." : near.startsWith("..") ? site.dir : near;
   const clouds = [...site.clouds];
   for (const entry of files) {
-    const file = join(cloudsDir, entry);
+    // Named as the argument gave it: the message points at what the person typed.
+    const file = join(dir, CLOUDS_DIR, entry);
     const name = basename(entry, extname(entry));
     const index = clouds.findIndex((cloud) => cloud.name === name);
     const cloud = clouds[index];

@@ -409,3 +409,31 @@ test("a job that ended before its instance was terminated counts as done, not ev
   t.true(pool.finished());
   t.false(events.some((e) => e.kind === "left" && e.evicted > 0));
 });
+
+test("the truth an oracle sees: jobs to come, what runs where until when, and when a launch joins", async (t) => {
+  const { alpha, pool, at } = setup({
+    jobs: [job({ submitAt: 0, runtime: 300 }), job({ submitAt: 500 }), job({ submitAt: 900 })],
+  });
+  t.deepEqual(
+    pool.arrivals(START + 600).map((j) => j.at - START),
+    [500],
+  );
+  t.is(pool.nextArrivalAfter(START + 500) - START, 900);
+  t.is(pool.nextArrivalAfter(START + 900), Number.POSITIVE_INFINITY);
+  t.deepEqual(pool.idleNow(10), [{ cpus: 1, memoryMb: 1000, gpus: 0, runtime: 300 }]);
+  const [id] = await launch(alpha);
+  t.deepEqual(
+    pool.joining().map((i) => ({ id: i.id, joinAt: i.joinAt - START })),
+    [{ id, joinAt: JOIN_AFTER }],
+  );
+  at(120);
+  const [machine] = pool.machinesNow();
+  t.is(machine?.id, id);
+  t.deepEqual(machine?.free, { cpus: 3, memoryMb: 7000, gpus: 0 });
+  t.deepEqual(
+    machine?.running.map((r) => r.endsAt - START),
+    [120 + 300],
+    "started at the 120 s negotiation, ends 300 s later",
+  );
+  t.deepEqual(pool.joining(), []);
+});

@@ -12,6 +12,7 @@ import {
   SIM_HORIZON_AFTER_TRACE,
 } from "../config/defaults.js";
 import { poolPolicy } from "../config/policies.js";
+import { nextScheduleEdge } from "../config/schedules.js";
 import { type AutoscalerConfig, simulatedProviderSchema } from "../config/schema.js";
 import { ERROR_KINDS, type ErrorKind } from "../model/errors.js";
 import { emptyMemory, type Memory } from "../model/memory.js";
@@ -29,8 +30,11 @@ import type { SimRun } from "./run.js";
 import type { JobSpec } from "./scenarios.js";
 import { UsageRecorder } from "./usage.js";
 
-/** Any fixed epoch: traces are relative, and a fixed start keeps runs identical. */
-const SIM_EPOCH = 1_600_000_000;
+/**
+ * Any fixed epoch for a trace without a clock of its own: traces are relative, and a fixed start
+ * keeps runs identical.
+ */
+export const DEFAULT_SIM_EPOCH = 1_600_000_000;
 
 function fitsSomewhere(
   job: { cpus: number; memoryMb: number; gpus: number },
@@ -62,6 +66,13 @@ export interface SimOptions {
   /** Check the invariants after every tick (always on with faults or partial observation). */
   checkInvariants?: boolean;
   negotiationInterval?: number;
+  /** Epoch second of the trace's time 0 (its own clock: schedules are read on it); default fixed. */
+  startAt?: number;
+  /**
+   * Time zone of the schedules that name none: the trace's site's. Default UTC, never the host's,
+   * so that a run gives the same numbers on every machine.
+   */
+  timezone?: string;
   /** Called now and then with the jobs done so far and the trace's total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -116,7 +127,9 @@ export async function simulate(
   options: SimOptions,
 ): Promise<SimRun> {
   const { config } = policy;
-  const clock = new ManualClock(SIM_EPOCH);
+  const epoch = options.startAt ?? DEFAULT_SIM_EPOCH;
+  const timezone = options.timezone ?? "UTC";
+  const clock = new ManualClock(epoch);
   const random = seededRandom(options.seed);
   const rules: PoolPolicy = poolPolicy(config);
   const faults = options.faults ?? 0;
@@ -163,8 +176,8 @@ export async function simulate(
   const pool = new SimulatedPool({
     observer: {
       worker: (at, instance, from, to) =>
-        usage.worker(at - SIM_EPOCH, from, to, costs.get(instance.cloud) ?? 0),
-      queue: (at, idle) => usage.queue(at - SIM_EPOCH, idle),
+        usage.worker(at - epoch, from, to, costs.get(instance.cloud) ?? 0),
+      queue: (at, idle) => usage.queue(at - epoch, idle),
     },
     pool: config.global.pool,
     clock,
@@ -192,7 +205,7 @@ export async function simulate(
   const condor =
     observation.collectorRestart === undefined
       ? pool
-      : new RestartingCollector(pool, clock, SIM_EPOCH, observation.collectorRestart);
+      : new RestartingCollector(pool, clock, epoch, observation.collectorRestart);
   for (;;) {
     tick += 1;
     const now = clock.now();
@@ -211,6 +224,7 @@ export async function simulate(
       concurrency: DEFAULT_ACTION_CONCURRENCY,
       random,
       log,
+      timezone,
       newToken: () => {
         launchTokens += 1;
         return `sim${launchTokens}`;
@@ -219,16 +233,7 @@ export async function simulate(
     });
     memory = result.memory;
     if (checking)
-      checkInvariants(
-        policy.name,
-        tick,
-        now - SIM_EPOCH,
-        result,
-        before,
-        rules,
-        clouds,
-        busyBefore,
-      );
+      checkInvariants(policy.name, tick, now - epoch, result, before, rules, clouds, busyBefore);
 
     for (const outcome of result.outcomes) {
       if (outcome.operation === "launch") launches += outcome.succeeded;
@@ -250,7 +255,7 @@ export async function simulate(
       // Done, or only jobs left that no cloud's worker can hold: they would wait forever.
       if (counts.idle === 0 || result.snapshot.jobs.every((j) => !fitsSomewhere(j, rules))) break;
     }
-    if (now - SIM_EPOCH > lastSubmission + SIM_HORIZON_AFTER_TRACE) break;
+    if (now - epoch > lastSubmission + SIM_HORIZON_AFTER_TRACE) break;
     if (tick % 256 === 0) options.onProgress?.(counts.done, jobs.length);
 
     let next = now + interval;
@@ -263,14 +268,18 @@ export async function simulate(
         memory.clouds[gap.cloud]?.disabled === undefined,
     );
     if (quiet && openGaps.length === 0) {
-      const wake = nextChange(now, result.snapshot, memory, pool, clouds, timers, observation);
+      const wake = Math.min(
+        nextChange(now, result.snapshot, memory, pool, clouds, timers, observation, epoch),
+        // A schedule window opening or closing changes the bounds in force.
+        nextScheduleEdge(rules, now, timezone),
+      );
       if (wake > next) next = now + Math.ceil((wake - now) / interval) * interval;
     }
     if (!Number.isFinite(next)) break;
     clock.set(next);
   }
   options.onProgress?.(jobs.length, jobs.length);
-  const endedAt = clock.now() - SIM_EPOCH;
+  const endedAt = clock.now() - epoch;
   return {
     name: policy.name,
     endedAt,
@@ -296,6 +305,7 @@ function nextChange(
   clouds: readonly SimulatedCloud[],
   timers: readonly number[],
   observation: PartialObservation,
+  epoch: number,
 ): number {
   let wake = pool.nextEventAt();
   const consider = (at: number) => {
@@ -305,7 +315,7 @@ function nextChange(
   // What the tick sees changes too: a collector restart begins or ends, a launch shows up.
   const restart = observation.collectorRestart;
   if (restart !== undefined) {
-    const phase = (now - SIM_EPOCH) % restart.every;
+    const phase = (now - epoch) % restart.every;
     consider(now - phase + (phase < restart.duration ? restart.duration : restart.every));
   }
   if (observation.listingLag !== undefined)

@@ -334,3 +334,51 @@ test("elastiq-classic launches nothing for a job no worker can hold, the run end
   );
   t.is(idle.jobs[0]?.unstarted, "queued");
 });
+
+// ---- Schedules, on the trace's clock ----
+
+const WARM_MORNINGS = `schedules:
+  - cron: "0 8 * * *"
+    for: 2h
+    minWorkers: 3
+`;
+
+test("a warm-pool window is honoured while the run is quiet: each morning's opening wakes the skipped ticks and tops the cloud up to 3", async (t) => {
+  // One job of three days from 2020-09-13 12:26:40 UTC (the default start): nothing else happens
+  // until it ends, so without a wake at each window's edges the top-ups would never come.
+  const result = await simulate(
+    [job(0, 3 * 86400)],
+    {
+      name: "hand",
+      config: await loadConfig(
+        await configDir({
+          "autoscaler.yaml": GLOBAL,
+          "clouds.d/cloud.yaml": cloudFile(1, WARM_MORNINGS),
+        }),
+      ),
+    },
+    { seed: 1 },
+  );
+  // The job's worker, then 2 more on each of the mornings of 14, 15 and 16 September.
+  t.is(result.launches, 1 + 3 * 2);
+  t.is(result.usage.peakWorkers, 3);
+  // The job's worker is idle 330 s at its end; each extra worker from joining (150 s after its
+  // launch) until the first tick after its window closes (their idle timeout has long passed).
+  const extraIdle = (result.usage.seconds.idle - 330) / 6;
+  t.true(extraIdle >= 7200 - 150 && extraIdle < 7200 - 150 + 30, `${extraIdle}`);
+});
+
+test("a window without a time zone is read on the trace's clock, in the trace's zone", async (t) => {
+  const config = await loadConfig(
+    await configDir({
+      "autoscaler.yaml": GLOBAL,
+      "clouds.d/cloud.yaml": cloudFile(1, WARM_MORNINGS),
+    }),
+  );
+  const startAt = Date.parse("2026-12-07T07:00:00Z") / 1000;
+  const runIn = (timezone: string) =>
+    simulate([job(0, 4 * 3600)], { name: "hand", config }, { seed: 1, startAt, timezone });
+  // 08:00 UTC comes an hour into the job; 08:00 in Los Angeles (16:00 UTC) after it has ended.
+  t.is((await runIn("UTC")).launches, 3);
+  t.is((await runIn("America/Los_Angeles")).launches, 1);
+});

@@ -128,8 +128,11 @@ export const DEFAULT_SIM_RETRY_AFTER = 30;
 
 // ---- Daemon loop ----
 
-/** node-cron fires this often (it cannot go below one second); a tick runs when one is due. */
-export const LOOP_CRON_EXPRESSION = "* * * * * *";
+/**
+ * The loop looks this often (seconds) whether a tick is due by the daemon's clock: often enough
+ * for any tick interval of at least 1 s and for the demo's accelerated clock.
+ */
+export const LOOP_POLL_INTERVAL = 1;
 
 // ---- Docker ----
 

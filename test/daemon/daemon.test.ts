@@ -139,7 +139,7 @@ test("stop() waits for the current tick to finish", async (t) => {
   t.true(lines.some((line) => /^tick 1: /.test(line.msg)));
 });
 
-test("the loop runs a tick each interval through node-cron", async (t) => {
+test("the loop runs a tick each interval of the daemon's clock", async (t) => {
   const { daemon } = await daemonOver(blockingPool(Promise.resolve(), { count: 0 }), 1);
   const running = daemon.run();
   await new Promise((r) => setTimeout(r, 2500));

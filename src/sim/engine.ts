@@ -12,7 +12,7 @@ import {
   SIM_HORIZON_AFTER_TRACE,
 } from "../config/defaults.js";
 import { poolPolicy } from "../config/policies.js";
-import { nextScheduleEdge } from "../config/schedules.js";
+import { nextScheduleEdge, policyInForce } from "../config/schedules.js";
 import { type AutoscalerConfig, simulatedProviderSchema } from "../config/schema.js";
 import { ERROR_KINDS, type ErrorKind } from "../model/errors.js";
 import { emptyMemory, type Memory } from "../model/memory.js";
@@ -233,7 +233,17 @@ export async function simulate(
     });
     memory = result.memory;
     if (checking)
-      checkInvariants(policy.name, tick, now - epoch, result, before, rules, clouds, busyBefore);
+      checkInvariants(
+        policy.name,
+        tick,
+        now - epoch,
+        result,
+        before,
+        rules,
+        clouds,
+        busyBefore,
+        timezone,
+      );
 
     for (const outcome of result.outcomes) {
       if (outcome.operation === "launch") launches += outcome.succeeded;
@@ -351,6 +361,7 @@ function checkInvariants(
   rules: PoolPolicy,
   clouds: readonly SimulatedCloud[],
   busyBefore: ReadonlySet<string>,
+  timezone: string,
 ): void {
   const fail = (message: string) => {
     throw new InvariantViolation(name, tick, at, message);
@@ -361,11 +372,14 @@ function checkInvariants(
     if (fleet > cloud.maxWorkers)
       fail(`${cloud.name} has ${fleet} workers, above maxWorkers ${cloud.maxWorkers}`);
   }
+  const inForce = policyInForce(rules, now, timezone);
   for (const action of result.plan.actions) {
     if (action.kind === "launch") {
       const blocked = launchBlock(cloudMemory(memory, action.cloud), now);
       if (blocked !== undefined)
         fail(`launch of ${action.count} into ${action.cloud}, which backs off: ${blocked}`);
+      const held = inForce.clouds.find((c) => c.name === action.cloud)?.hold;
+      if (held !== undefined) fail(`launch of ${action.count} into ${action.cloud}, ${held}`);
       continue;
     }
     for (const id of action.instanceIds) {

@@ -161,6 +161,36 @@ test("a planner that breaks an invariant is stopped at that tick, named", async 
   );
 });
 
+test("a planner that launches into a cloud a schedule holds is stopped at that tick, naming the window", async (t) => {
+  const held = `schedules:\n  - {cron: "0 12 * * *", for: 1h, hold: true}\n`;
+  const dir = await configDir({
+    "autoscaler.yaml": GLOBAL,
+    "clouds.d/cloud.yaml": cloudFile(1, held),
+  });
+  const config = await loadConfig(dir);
+  const blind = await simulate(
+    [job(0, 600)],
+    {
+      name: "blind",
+      config,
+      planner: () => ({
+        demand: {},
+        workers: [],
+        actions: [{ kind: "launch", cloud: "cloud", count: 1, reason: "ignores schedules" }],
+        unfit: { jobs: 0, examples: [] },
+        notes: [],
+      }),
+    },
+    // The run starts at 12:26:40 UTC: inside the 12:00 window.
+    { seed: 1, checkInvariants: true },
+  ).catch((error: unknown) => error);
+  t.true(blind instanceof InvariantViolation);
+  t.regex(
+    String((blind as Error).message),
+    /^blind: tick 1 \(t=0s\): launch of 1 into cloud, held by launches held \(schedule "0 12 \* \* \*" for 1h\)/,
+  );
+});
+
 /** Two clouds: `first` filled before `second`. */
 async function twoClouds(): Promise<import("../../src/config/schema.js").AutoscalerConfig> {
   const dir = await configDir({

@@ -10,6 +10,7 @@ import {
   DEFAULT_TICK_DEADLINE,
   LOOP_POLL_INTERVAL,
 } from "../config/defaults.js";
+import { policyInForce } from "../config/schedules.js";
 import type { Clock } from "../model/clock.js";
 import { emptyMemory, type Memory } from "../model/memory.js";
 import type { PoolPolicy } from "../model/policy.js";
@@ -181,7 +182,8 @@ export class Daemon {
           startedAt: now,
           completedAt: clock.now(),
           durationSeconds,
-          policy,
+          // The bounds and holds the tick planned with: /status shows a window's floor or cap.
+          policy: policyInForce(policy, now),
           result,
         });
       if (this.options.stopWhen?.(result)) void this.stop();

@@ -2,6 +2,7 @@
 import { createBackends } from "../backends.js";
 import { formatDuration } from "../config/duration.js";
 import { poolPolicy } from "../config/policies.js";
+import { policyInForce } from "../config/schedules.js";
 import { createLog } from "../daemon/log.js";
 import { redact, redactText } from "../daemon/redact.js";
 import { emptyMemory } from "../model/memory.js";
@@ -107,7 +108,8 @@ export async function planCommand(dir: string, json: boolean): Promise<number> {
   const policy = poolPolicy(config);
   const now = backends.clock.now();
   const snapshot = await observe(backends, policy, now, log);
-  const decided = plan(snapshot, policy, emptyMemory(), now);
+  // As a tick plans: with the bounds and holds of the schedule windows open now.
+  const decided = plan(snapshot, policyInForce(policy, now), emptyMemory(), now);
   // The calls each action would make, described by its provider; none is made.
   const actions = decided.actions.map((action) => ({
     ...action,

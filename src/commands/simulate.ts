@@ -10,7 +10,7 @@ import type { AutoscalerConfig } from "../config/schema.js";
 import { ConfigError, formatConfigProblem } from "../model/errors.js";
 import { clairvoyant, elastiqClassic, siteClouds, staticPool } from "../sim/baselines.js";
 import { CHAOS_DEFAULTS } from "../sim/chaos.js";
-import { InvariantViolation, type SimPolicy, simulate } from "../sim/engine.js";
+import { DEFAULT_SIM_EPOCH, InvariantViolation, type SimPolicy, simulate } from "../sim/engine.js";
 import { plotSvg } from "../sim/plot.js";
 import { formatNotes, formatTable, ProgressBar, summarise, toJson } from "../sim/report.js";
 import type { SimRun } from "../sim/run.js";
@@ -165,6 +165,13 @@ async function choosePolicies(
   };
 }
 
+/** Where schedule windows are read: the trace's clock when its header gives one. */
+function scheduleClock(clock: { startAt: number; timezone?: string } | undefined): string {
+  if (clock === undefined)
+    return `schedules: the trace has no clock of its own (no UnixStartTime): read from ${new Date(DEFAULT_SIM_EPOCH * 1000).toISOString()}, UTC`;
+  return `schedules: read on the trace's clock, from ${new Date(clock.startAt * 1000).toISOString()}, ${clock.timezone ?? "UTC"} where a schedule names no timezone`;
+}
+
 export async function simulateCommand(options: SimulateOptions): Promise<number> {
   const err = (text: string) => process.stderr.write(`${text}\n`);
   const baselines: Array<{ name: string; spec: BaselineSpec }> = [];
@@ -233,6 +240,8 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
             ...(options.chaos ? CHAOS_DEFAULTS : {}),
             ...(options.brokenCloud === undefined ? {} : { brokenCloud: options.brokenCloud }),
           },
+          ...(jobs.clock === undefined ? {} : { startAt: jobs.clock.startAt }),
+          ...(jobs.clock?.timezone === undefined ? {} : { timezone: jobs.clock.timezone }),
           onProgress: (done) => progress.update(done),
         }),
       );
@@ -253,6 +262,8 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
     process.stdout.write(
       `${options.trace}: ${jobs.jobs.length} jobs${skipped === undefined ? "" : ` (${skipped})`}, seed ${options.seed}${options.faults > 0 ? `, faults ${Math.round(options.faults * 100)} %` : ""}${options.chaos ? ", chaos (collector restarts, listing lag)" : ""}${options.brokenCloud === undefined ? "" : `, ${options.brokenCloud} broken (auth)`}\n\n`,
     );
+    if (policies.some((p) => p.config.clouds.some((c) => c.schedules.length > 0)))
+      process.stdout.write(`${scheduleClock(jobs.clock)}\n\n`);
     process.stdout.write(`${formatTable(reports)}\n`);
     const notes = formatNotes(reports);
     if (notes.length > 0) process.stdout.write(`\n${notes.join("\n")}\n`);

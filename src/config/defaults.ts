@@ -57,6 +57,23 @@ export const DEFAULT_BACKOFF_MAX = 1800;
 /** First backoff after a transient fault (5xx, network): short, it usually clears quickly. */
 export const DEFAULT_BACKOFF_TRANSIENT = 15;
 
+// ---- Schedules (a cloud file's `schedules`) ----
+
+/** The shortest window: cron names minutes, so a window shorter than one could fall between ticks. */
+export const SCHEDULE_MIN_WINDOW = 60;
+/**
+ * The longest window. Whether one is open is found by looking back this far for its last start,
+ * so the look-back stays bounded; a setting meant to hold for longer belongs in the file itself.
+ */
+export const SCHEDULE_MAX_WINDOW = 7 * 86400;
+/**
+ * How far ahead the next start of a window is looked for (the simulator's quiet-tick skipping
+ * wakes at it). Four years and a day, so that a window on 29 February is still found.
+ */
+export const SCHEDULE_LOOKAHEAD = (4 * 365 + 2) * 86400;
+/** Windows one cloud file may list: each is evaluated every tick. */
+export const MAX_SCHEDULES = 50;
+
 // ---- EC2 ----
 
 /** One EC2 API call taking longer counts as a transient failure. */
@@ -111,8 +128,11 @@ export const DEFAULT_SIM_RETRY_AFTER = 30;
 
 // ---- Daemon loop ----
 
-/** node-cron fires this often (it cannot go below one second); a tick runs when one is due. */
-export const LOOP_CRON_EXPRESSION = "* * * * * *";
+/**
+ * The loop looks this often (seconds) whether a tick is due by the daemon's clock: often enough
+ * for any tick interval of at least 1 s and for the demo's accelerated clock.
+ */
+export const LOOP_POLL_INTERVAL = 1;
 
 // ---- Docker ----
 

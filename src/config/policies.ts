@@ -17,6 +17,18 @@ export function cloudPolicy(cloud: CloudConfig): CloudPolicy {
     bootTimeout: cloud.bootTimeout,
     maxLaunchPerTick: cloud.maxLaunchPerTick,
     backoff: { ...cloud.backoff },
+    ...(cloud.schedules.length > 0
+      ? {
+          schedules: cloud.schedules.map((window) => ({
+            cron: window.cron,
+            for: window.for,
+            ...(window.timezone === undefined ? {} : { timezone: window.timezone }),
+            ...(window.minWorkers === undefined ? {} : { minWorkers: window.minWorkers }),
+            ...(window.maxWorkers === undefined ? {} : { maxWorkers: window.maxWorkers }),
+            ...(window.hold === true ? { hold: true } : {}),
+          })),
+        }
+      : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import { providerSettingsSchema } from "../providers/kinds.js";
 import * as d from "./defaults.js";
 import { duration } from "./duration.js";
 import { isLoopback } from "./loopback.js";
+import { cronProblem, isTimeZone } from "./schedules.js";
 import type { SchemaKind } from "./schema-kinds.js";
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,30}$/;
@@ -131,6 +132,47 @@ export const globalSchema = z
 
 // ---- Cloud files: clouds.d/<cloud>.yaml ----
 
+const scheduleWindow = z
+  .strictObject({
+    cron: z
+      .string()
+      .superRefine((text, context) => {
+        const problem = cronProblem(text);
+        if (problem !== undefined) context.addIssue({ code: "custom", message: problem });
+      })
+      .meta({
+        description:
+          'When each window opens: five cron fields (minute hour day-of-month month day-of-week), node-cron syntax, e.g. "0 8 * * 1-5"',
+      }),
+    for: duration
+      .refine((seconds) => seconds >= d.SCHEDULE_MIN_WINDOW, "at least 1m (cron names minutes)")
+      .refine(
+        (seconds) => seconds <= d.SCHEDULE_MAX_WINDOW,
+        "at most 7d (a setting for longer belongs in the cloud file itself)",
+      )
+      .meta({ description: "How long each window stays open, e.g. 10h" }),
+    timezone: z
+      .string()
+      .refine(isTimeZone, "an IANA time zone such as Europe/Zurich or UTC")
+      .optional()
+      .meta({ description: "Time zone the cron is read in; default: the host's" }),
+    minWorkers: count.optional().meta({
+      description: "While open, keep at least this many workers (a warm pool)",
+    }),
+    maxWorkers: count.optional().meta({
+      description:
+        "While open, launch no worker above this many (a cap; none is terminated for it)",
+    }),
+    hold: z.literal(true).optional().meta({
+      description: "While open, launch nothing in this cloud (maintenance); its demand spills over",
+    }),
+  })
+  .refine(
+    (window) =>
+      window.minWorkers !== undefined || window.maxWorkers !== undefined || window.hold === true,
+    "a window does nothing: give minWorkers, maxWorkers or hold: true",
+  );
+
 export const cloudSchema = z
   .strictObject({
     provider: providerSettingsSchema,
@@ -162,6 +204,10 @@ export const cloudSchema = z
     userData: z.string().min(1).optional().meta({
       description: "User-data template, relative to this file",
     }),
+    schedules: z.array(scheduleWindow).max(d.MAX_SCHEDULES).default([]).meta({
+      description:
+        "Recurring windows that raise minWorkers, lower maxWorkers or hold launches while open",
+    }),
   })
   .superRefine((cloud, context) => {
     if (cloud.minWorkers > cloud.maxWorkers) {
@@ -171,6 +217,17 @@ export const cloudSchema = z
         message: `must not exceed maxWorkers (${cloud.maxWorkers})`,
       });
     }
+    cloud.schedules.forEach((window, index) => {
+      for (const field of ["minWorkers", "maxWorkers"] as const) {
+        const value = window[field];
+        if (value !== undefined && value > cloud.maxWorkers)
+          context.addIssue({
+            code: "custom",
+            path: ["schedules", index, field],
+            message: `must not exceed the cloud's maxWorkers (${cloud.maxWorkers})`,
+          });
+      }
+    });
     if (cloud.provider.kind === "docker" && cloud.worker.gpus > 0) {
       context.addIssue({
         code: "custom",

@@ -1,16 +1,16 @@
 /**
- * The daemon's loop. node-cron fires every second; a tick runs when one is due by the daemon's
+ * The daemon's loop. A plain timer looks every second; a tick runs when one is due by the daemon's
  * clock, so any tick interval works and an accelerated clock (demo) ticks faster. Ticks never
  * overlap; stop() lets the current tick finish. A tick past its deadline is abandoned: reported at
  * once, its remaining steps skipped, and the next tick waits until it has really ended.
  */
 import type Logger from "bunyan";
-import cron, { type ScheduledTask } from "node-cron";
 import {
   DEFAULT_ACTION_CONCURRENCY,
   DEFAULT_TICK_DEADLINE,
-  LOOP_CRON_EXPRESSION,
+  LOOP_POLL_INTERVAL,
 } from "../config/defaults.js";
+import { policyInForce } from "../config/schedules.js";
 import type { Clock } from "../model/clock.js";
 import { emptyMemory, type Memory } from "../model/memory.js";
 import type { PoolPolicy } from "../model/policy.js";
@@ -59,7 +59,7 @@ export class Daemon {
   private pending: DaemonSetup | undefined;
   private lastTickAt = Number.NEGATIVE_INFINITY;
   private current: Promise<TickResult | undefined> | undefined;
-  private task: ScheduledTask | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private stopped: (() => void) | undefined;
   private stopping = false;
   ticks = 0;
@@ -182,7 +182,8 @@ export class Daemon {
           startedAt: now,
           completedAt: clock.now(),
           durationSeconds,
-          policy,
+          // The bounds and holds the tick planned with: /status shows a window's floor or cap.
+          policy: policyInForce(policy, now),
           result,
         });
       if (this.options.stopWhen?.(result)) void this.stop();
@@ -210,13 +211,10 @@ export class Daemon {
   run(): Promise<void> {
     return new Promise((resolve) => {
       this.stopped = resolve;
-      this.task = cron.schedule(
-        LOOP_CRON_EXPRESSION,
-        () => {
-          if (!this.stopping && this.current === undefined && this.due()) void this.tick();
-        },
-        { name: "condor-autoscaler tick", noOverlap: true, suppressMissedWarning: true },
-      );
+      // The schedule is due(), by the daemon's clock: the timer only asks it every second.
+      this.timer = setInterval(() => {
+        if (!this.stopping && this.current === undefined && this.due()) void this.tick();
+      }, LOOP_POLL_INTERVAL * 1000);
       void this.tick();
     });
   }
@@ -224,9 +222,8 @@ export class Daemon {
   /** Stops scheduling, waits for the current tick to finish. */
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.task?.stop();
-    await this.task?.destroy();
-    this.task = undefined;
+    clearInterval(this.timer);
+    this.timer = undefined;
     await this.current;
     this.stopped?.();
   }

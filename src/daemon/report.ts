@@ -10,7 +10,10 @@ export interface TickReport {
   completedAt: number;
   /** How long it took in real time (the demo's clock runs faster). */
   durationSeconds: number;
-  /** The policy the tick ran with (a reload changes it between ticks). */
+  /**
+   * The policy the tick ran with (a reload changes it between ticks), with the bounds and holds
+   * of the schedule windows open at its start.
+   */
   policy: PoolPolicy;
   result: TickResult;
 }

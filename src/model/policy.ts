@@ -19,6 +19,23 @@ export interface BackoffPolicy {
   transient: Seconds;
 }
 
+/**
+ * A recurring window of a cloud's policy (a cloud file's `schedules`): it opens at each time its
+ * cron expression names and stays open `for` seconds. While open it may raise minWorkers (a warm
+ * pool for office hours), lower maxWorkers (a cap) or hold launches (maintenance).
+ */
+export interface ScheduleWindow {
+  /** Five cron fields (minute hour day-of-month month day-of-week), node-cron's syntax. */
+  cron: string;
+  /** How long each window stays open, in seconds. */
+  for: Seconds;
+  /** IANA time zone the cron is read in; absent: the host's (daemon) or the trace's (simulator). */
+  timezone?: string;
+  minWorkers?: number;
+  maxWorkers?: number;
+  hold?: boolean;
+}
+
 export interface CloudPolicy {
   /** The cloud's name: its policy file's name without `.yaml`. */
   name: string;
@@ -39,6 +56,15 @@ export interface CloudPolicy {
   bootTimeout: Seconds;
   maxLaunchPerTick: number;
   backoff: BackoffPolicy;
+  /** Windows that change the bounds or hold launches at times (evaluated outside the planner). */
+  schedules?: readonly ScheduleWindow[];
+  /**
+   * Set, with the window that holds it, while a schedule holds this cloud's launches: the planner
+   * launches nothing there. minWorkers and maxWorkers are then already those in force.
+   */
+  hold?: string;
+  /** The schedule windows open now, as a person reads them (the planner notes them). */
+  windows?: readonly string[];
 }
 
 export interface PoolPolicy {

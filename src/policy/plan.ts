@@ -45,6 +45,7 @@ export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now
   for (const cloud of policy.clouds) {
     // Each cloud is decided on its own sources: one broken cloud stops only itself.
     const sight = cloudSight(snapshot, cloud, memory, now);
+    for (const window of cloud.windows ?? []) notes.push(`${cloud.name}: ${window}`);
     if (sight.note !== undefined) notes.push(sight.note);
     const cloudWorkers = workersByCloud.get(cloud.name) ?? [];
     const throttled = isThrottled(cloudMemory(memory, cloud.name), now);

@@ -75,7 +75,7 @@ function placementFor(
   const block =
     fleet.unobserved !== undefined
       ? `not observed this tick: ${fleet.unobserved}`
-      : launchBlock(state, now);
+      : (policy.hold ?? launchBlock(state, now));
   const caps: Array<[string, number]> = [
     [`maxWorkers ${policy.maxWorkers}`, policy.maxWorkers - fleet.present],
     [`maxLaunchPerTick ${policy.maxLaunchPerTick}`, policy.maxLaunchPerTick],

@@ -163,7 +163,9 @@ function roomOf(
   const state = cloudMemory(memory, policy.name);
   const gap = snapshot.gaps.find((g) => g.source === "cloud" && g.cloud === policy.name);
   const block =
-    gap !== undefined ? `not observed this tick: ${gap.message}` : launchBlock(state, now);
+    gap !== undefined
+      ? `not observed this tick: ${gap.message}`
+      : (policy.hold ?? launchBlock(state, now));
   const room = { policy, alive, topUp: 0, more: 0 };
   if (block !== undefined) return { ...room, allowance: 0, limit: block };
   const caps: Array<[string, number]> = [

@@ -12,6 +12,7 @@ import {
   SIM_HORIZON_AFTER_TRACE,
 } from "../config/defaults.js";
 import { poolPolicy } from "../config/policies.js";
+import { nextScheduleEdge, policyInForce } from "../config/schedules.js";
 import { type AutoscalerConfig, simulatedProviderSchema } from "../config/schema.js";
 import { ERROR_KINDS, type ErrorKind } from "../model/errors.js";
 import { emptyMemory, type Memory } from "../model/memory.js";
@@ -29,8 +30,11 @@ import type { SimRun } from "./run.js";
 import type { JobSpec } from "./scenarios.js";
 import { UsageRecorder } from "./usage.js";
 
-/** Any fixed epoch: traces are relative, and a fixed start keeps runs identical. */
-const SIM_EPOCH = 1_600_000_000;
+/**
+ * Any fixed epoch for a trace without a clock of its own: traces are relative, and a fixed start
+ * keeps runs identical.
+ */
+export const DEFAULT_SIM_EPOCH = 1_600_000_000;
 
 function fitsSomewhere(
   job: { cpus: number; memoryMb: number; gpus: number },
@@ -67,6 +71,13 @@ export interface SimOptions {
   /** Check the invariants after every tick (always on with faults or partial observation). */
   checkInvariants?: boolean;
   negotiationInterval?: number;
+  /** Epoch second of the trace's time 0 (its own clock: schedules are read on it); default fixed. */
+  startAt?: number;
+  /**
+   * Time zone of the schedules that name none: the trace's site's. Default UTC, never the host's,
+   * so that a run gives the same numbers on every machine.
+   */
+  timezone?: string;
   /** Called now and then with the jobs done so far and the trace's total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -121,7 +132,9 @@ export async function simulate(
   options: SimOptions,
 ): Promise<SimRun> {
   const { config } = policy;
-  const clock = new ManualClock(SIM_EPOCH);
+  const epoch = options.startAt ?? DEFAULT_SIM_EPOCH;
+  const timezone = options.timezone ?? "UTC";
+  const clock = new ManualClock(epoch);
   const random = seededRandom(options.seed);
   const rules: PoolPolicy = poolPolicy(config);
   const faults = options.faults ?? 0;
@@ -168,8 +181,8 @@ export async function simulate(
   const pool = new SimulatedPool({
     observer: {
       worker: (at, instance, from, to) =>
-        usage.worker(at - SIM_EPOCH, from, to, costs.get(instance.cloud) ?? 0),
-      queue: (at, idle) => usage.queue(at - SIM_EPOCH, idle),
+        usage.worker(at - epoch, from, to, costs.get(instance.cloud) ?? 0),
+      queue: (at, idle) => usage.queue(at - epoch, idle),
     },
     pool: config.global.pool,
     clock,
@@ -199,7 +212,7 @@ export async function simulate(
   const condor =
     observation.collectorRestart === undefined
       ? pool
-      : new RestartingCollector(pool, clock, SIM_EPOCH, observation.collectorRestart);
+      : new RestartingCollector(pool, clock, epoch, observation.collectorRestart);
   for (;;) {
     tick += 1;
     const now = clock.now();
@@ -218,6 +231,7 @@ export async function simulate(
       concurrency: DEFAULT_ACTION_CONCURRENCY,
       random,
       log,
+      timezone,
       newToken: () => {
         launchTokens += 1;
         return `sim${launchTokens}`;
@@ -229,12 +243,13 @@ export async function simulate(
       checkInvariants(
         policy.name,
         tick,
-        now - SIM_EPOCH,
+        now - epoch,
         result,
         before,
         rules,
         clouds,
         busyBefore,
+        timezone,
       );
 
     for (const outcome of result.outcomes) {
@@ -257,7 +272,7 @@ export async function simulate(
       // Done, or only jobs left that no cloud's worker can hold: they would wait forever.
       if (counts.idle === 0 || result.snapshot.jobs.every((j) => !fitsSomewhere(j, rules))) break;
     }
-    if (now - SIM_EPOCH > lastSubmission + SIM_HORIZON_AFTER_TRACE) break;
+    if (now - epoch > lastSubmission + SIM_HORIZON_AFTER_TRACE) break;
     if (tick % 256 === 0) options.onProgress?.(counts.done, jobs.length);
 
     let next = now + interval;
@@ -271,9 +286,11 @@ export async function simulate(
     );
     if (quiet && openGaps.length === 0) {
       const wake = Math.min(
-        nextChange(now, result.snapshot, memory, pool, clouds, timers, observation),
+        nextChange(now, result.snapshot, memory, pool, clouds, timers, observation, epoch),
         // The oracle's own next decision (a launch ahead of an arrival), if it is later than now.
         seer?.wakeAt === undefined ? Number.POSITIVE_INFINITY : Math.max(now + 1, seer.wakeAt(now)),
+        // A schedule window opening or closing changes the bounds in force.
+        nextScheduleEdge(rules, now, timezone),
       );
       if (wake > next) next = now + Math.ceil((wake - now) / interval) * interval;
     }
@@ -281,7 +298,7 @@ export async function simulate(
     clock.set(next);
   }
   options.onProgress?.(jobs.length, jobs.length);
-  const endedAt = clock.now() - SIM_EPOCH;
+  const endedAt = clock.now() - epoch;
   return {
     name: policy.name,
     endedAt,
@@ -307,6 +324,7 @@ function nextChange(
   clouds: readonly SimulatedCloud[],
   timers: readonly number[],
   observation: PartialObservation,
+  epoch: number,
 ): number {
   let wake = pool.nextEventAt();
   const consider = (at: number) => {
@@ -316,7 +334,7 @@ function nextChange(
   // What the tick sees changes too: a collector restart begins or ends, a launch shows up.
   const restart = observation.collectorRestart;
   if (restart !== undefined) {
-    const phase = (now - SIM_EPOCH) % restart.every;
+    const phase = (now - epoch) % restart.every;
     consider(now - phase + (phase < restart.duration ? restart.duration : restart.every));
   }
   if (observation.listingLag !== undefined)
@@ -352,6 +370,7 @@ function checkInvariants(
   rules: PoolPolicy,
   clouds: readonly SimulatedCloud[],
   busyBefore: ReadonlySet<string>,
+  timezone: string,
 ): void {
   const fail = (message: string) => {
     throw new InvariantViolation(name, tick, at, message);
@@ -362,11 +381,14 @@ function checkInvariants(
     if (fleet > cloud.maxWorkers)
       fail(`${cloud.name} has ${fleet} workers, above maxWorkers ${cloud.maxWorkers}`);
   }
+  const inForce = policyInForce(rules, now, timezone);
   for (const action of result.plan.actions) {
     if (action.kind === "launch") {
       const blocked = launchBlock(cloudMemory(memory, action.cloud), now);
       if (blocked !== undefined)
         fail(`launch of ${action.count} into ${action.cloud}, which backs off: ${blocked}`);
+      const held = inForce.clouds.find((c) => c.name === action.cloud)?.hold;
+      if (held !== undefined) fail(`launch of ${action.count} into ${action.cloud}, ${held}`);
       continue;
     }
     for (const id of action.instanceIds) {

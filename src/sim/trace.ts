@@ -32,6 +32,7 @@
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
+import { isTimeZone } from "../config/schedules.js";
 import { seededRandom } from "../random.js";
 import type { JobSpec } from "./scenarios.js";
 
@@ -71,6 +72,11 @@ export interface Trace {
   skippedBy: Record<string, number>;
   /** Jobs left out by the window option. */
   outsideWindow: number;
+  /**
+   * The trace's own clock, from an SWF header's UnixStartTime (and TimeZoneString): the epoch
+   * second of the trace's time 0, where schedule windows are read. Absent: the trace has none.
+   */
+  clock?: { startAt: number; timezone?: string };
 }
 
 export class TraceError extends Error {
@@ -138,7 +144,9 @@ export function parseTraceText(
   const reader = new Reader(file, settings.strict);
   const parsed = format === "swf" ? parseSwf(text, reader, settings) : parseCsv(text, reader);
   const { jobs, outsideWindow } = cut(parsed.records, parsed.origin, settings);
+  const clock = traceClock(parsed.headerFields, parsed.origin, settings);
   return {
+    ...(clock === undefined ? {} : { clock }),
     jobs,
     format,
     header: parsed.header,
@@ -407,6 +415,21 @@ function splitCsvLine(line: string): string[] | undefined {
 }
 
 /** Re-bases on the origin, cuts the window, re-bases on its start, scales, caps and sorts. */
+/** Submit times are relative to UnixStartTime; ours to the earliest record and the window. */
+function traceClock(
+  fields: Record<string, string>,
+  origin: number,
+  settings: Settings,
+): Trace["clock"] {
+  const unixStart = Number(fields.UnixStartTime?.trim());
+  if (fields.UnixStartTime === undefined || !Number.isFinite(unixStart)) return undefined;
+  const zone = fields.TimeZoneString?.trim();
+  return {
+    startAt: unixStart + origin + (Number.isFinite(settings.from) ? settings.from : 0),
+    ...(zone !== undefined && zone !== "" && isTimeZone(zone) ? { timezone: zone } : {}),
+  };
+}
+
 function cut(
   records: JobSpec[],
   origin: number,

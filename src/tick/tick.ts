@@ -3,6 +3,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type Logger from "bunyan";
+import { policyInForce } from "../config/schedules.js";
 import type { Memory } from "../model/memory.js";
 import type { Action, Plan } from "../model/plan.js";
 import type { PoolPolicy } from "../model/policy.js";
@@ -36,6 +37,11 @@ export interface TickInput extends Sources {
    * before any launch call. A failure skips the tick's launches: none is made unrecorded.
    */
   recordIntents?: (memory: Memory) => Promise<void>;
+  /**
+   * Time zone of the schedules that name none; default: the host's. The simulator passes the
+   * trace's, so that a run does not depend on the machine it runs on.
+   */
+  timezone?: string;
   /** Launch tokens; default: random. The simulator passes a deterministic one. */
   newToken?: () => string;
 }
@@ -175,7 +181,9 @@ export async function runTick(input: TickInput): Promise<TickResult> {
     );
   }
   if (input.overdue?.()) throw new TickOverrun("planning");
-  const decided = (input.planner ?? plan)(snapshot, policy, observed, now);
+  // The schedule windows open now set the bounds the planner sees: it stays a pure function.
+  const inForce = policyInForce(policy, now, input.timezone);
+  const decided = (input.planner ?? plan)(snapshot, inForce, observed, now);
   const checked = input.dryRun
     ? decided.actions
     : await spareClaimed(decided.actions, snapshot, input.condor, log);

@@ -76,6 +76,32 @@ test("plan --json prints demand, workers and actions with reasons, in the public
   for (const action of plan.actions) t.true(action.reason.length > 0);
 });
 
+test("plan honours the schedule windows open now: a held cloud gets no launch, its demand spills over, and a note names the window", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-cli-"));
+  await cp(DEMO, dir, { recursive: true });
+  // Opens every minute for a minute: open whenever the test runs.
+  const file = join(dir, "clouds.d/competitive.yaml");
+  await writeFile(
+    file,
+    `${await readFile(file, "utf8")}schedules:\n  - {cron: "* * * * *", for: 1m, hold: true}\n`,
+  );
+  const result = await cli(["plan", "--config", dir, "--json"]);
+  await rm(dir, { recursive: true, force: true });
+  t.is(result.code, 0, result.stderr);
+  const plan = JSON.parse(result.stdout) as {
+    actions: Array<{ kind: string; cloud: string; count?: number }>;
+    notes: string[];
+  };
+  t.deepEqual(
+    plan.actions.filter((a) => a.kind === "launch").map((a) => [a.cloud, a.count]),
+    [["backup", 6]],
+  );
+  t.true(
+    plan.notes.some((note) => note.startsWith('competitive: launches held (schedule "* * * * *"')),
+    plan.notes.join("\n"),
+  );
+});
+
 test("plan without --json prints a table", async (t) => {
   const result = await cli(["plan"]);
   t.is(result.code, 0, result.stderr);

@@ -8,6 +8,7 @@ import type { CondorPool } from "../../src/condor/pool.js";
 import { loadConfig } from "../../src/config/load.js";
 import { poolPolicy } from "../../src/config/policies.js";
 import { Daemon, type DaemonOptions } from "../../src/daemon/daemon.js";
+import type { TickReport } from "../../src/daemon/report.js";
 import type { IdleJob, StartdMachine } from "../../src/model/snapshot.js";
 import { seededRandom } from "../../src/random.js";
 import { ManualClock } from "../../src/sim/clock.js";
@@ -139,13 +140,44 @@ test("stop() waits for the current tick to finish", async (t) => {
   t.true(lines.some((line) => /^tick 1: /.test(line.msg)));
 });
 
-test("the loop runs a tick each interval through node-cron", async (t) => {
+test("the loop runs a tick each interval of the daemon's clock", async (t) => {
   const { daemon } = await daemonOver(blockingPool(Promise.resolve(), { count: 0 }), 1);
   const running = daemon.run();
   await new Promise((r) => setTimeout(r, 2500));
   await daemon.stop();
   await running;
   t.true(daemon.ticks >= 2 && daemon.ticks <= 4, `ticks: ${daemon.ticks}`);
+});
+
+test("observers (status, metrics) are told the bounds in force: an open window's minWorkers, with the window named", async (t) => {
+  const config = await loadConfig(DEMO);
+  const clock = new ManualClock(1_700_000_000);
+  const { log } = memoryLog();
+  const backends = await createBackends(config, log, { clock });
+  const policy = poolPolicy(config);
+  const reports: TickReport[] = [];
+  const daemon = new Daemon({
+    policy: {
+      ...policy,
+      clouds: policy.clouds.map((cloud) =>
+        // Opens every minute for a minute: always open.
+        cloud.name === "backup"
+          ? { ...cloud, schedules: [{ cron: "* * * * *", for: 60, minWorkers: 2 }] }
+          : cloud,
+      ),
+    },
+    tickInterval: 30,
+    sources: backends,
+    clock,
+    log,
+    dryRun: false,
+    random: seededRandom(1),
+    observers: [{ tickCompleted: (r) => reports.push(r), tickFailed: () => undefined }],
+  });
+  await daemon.tick();
+  const backup = reports[0]?.policy.clouds.find((c) => c.name === "backup");
+  t.is(backup?.minWorkers, 2);
+  t.regex(backup?.windows?.[0] ?? "", /^minWorkers 2 \(schedule "\* \* \* \* \*" for 1m\)/);
 });
 
 test("a tick that throws is logged and the next tick runs", async (t) => {

@@ -161,6 +161,36 @@ test("a planner that breaks an invariant is stopped at that tick, named", async 
   );
 });
 
+test("a planner that launches into a cloud a schedule holds is stopped at that tick, naming the window", async (t) => {
+  const held = `schedules:\n  - {cron: "0 12 * * *", for: 1h, hold: true}\n`;
+  const dir = await configDir({
+    "autoscaler.yaml": GLOBAL,
+    "clouds.d/cloud.yaml": cloudFile(1, held),
+  });
+  const config = await loadConfig(dir);
+  const blind = await simulate(
+    [job(0, 600)],
+    {
+      name: "blind",
+      config,
+      planner: () => ({
+        demand: {},
+        workers: [],
+        actions: [{ kind: "launch", cloud: "cloud", count: 1, reason: "ignores schedules" }],
+        unfit: { jobs: 0, examples: [] },
+        notes: [],
+      }),
+    },
+    // The run starts at 12:26:40 UTC: inside the 12:00 window.
+    { seed: 1, checkInvariants: true },
+  ).catch((error: unknown) => error);
+  t.true(blind instanceof InvariantViolation);
+  t.regex(
+    String((blind as Error).message),
+    /^blind: tick 1 \(t=0s\): launch of 1 into cloud, held by launches held \(schedule "0 12 \* \* \*" for 1h\)/,
+  );
+});
+
 /** Two clouds: `first` filled before `second`. */
 async function twoClouds(): Promise<import("../../src/config/schema.js").AutoscalerConfig> {
   const dir = await configDir({
@@ -333,4 +363,52 @@ test("elastiq-classic launches nothing for a job no worker can hold, the run end
     { seed: 1 },
   );
   t.is(idle.jobs[0]?.unstarted, "queued");
+});
+
+// ---- Schedules, on the trace's clock ----
+
+const WARM_MORNINGS = `schedules:
+  - cron: "0 8 * * *"
+    for: 2h
+    minWorkers: 3
+`;
+
+test("a warm-pool window is honoured while the run is quiet: each morning's opening wakes the skipped ticks and tops the cloud up to 3", async (t) => {
+  // One job of three days from 2020-09-13 12:26:40 UTC (the default start): nothing else happens
+  // until it ends, so without a wake at each window's edges the top-ups would never come.
+  const result = await simulate(
+    [job(0, 3 * 86400)],
+    {
+      name: "hand",
+      config: await loadConfig(
+        await configDir({
+          "autoscaler.yaml": GLOBAL,
+          "clouds.d/cloud.yaml": cloudFile(1, WARM_MORNINGS),
+        }),
+      ),
+    },
+    { seed: 1 },
+  );
+  // The job's worker, then 2 more on each of the mornings of 14, 15 and 16 September.
+  t.is(result.launches, 1 + 3 * 2);
+  t.is(result.usage.peakWorkers, 3);
+  // The job's worker is idle 330 s at its end; each extra worker from joining (150 s after its
+  // launch) until the first tick after its window closes (their idle timeout has long passed).
+  const extraIdle = (result.usage.seconds.idle - 330) / 6;
+  t.true(extraIdle >= 7200 - 150 && extraIdle < 7200 - 150 + 30, `${extraIdle}`);
+});
+
+test("a window without a time zone is read on the trace's clock, in the trace's zone", async (t) => {
+  const config = await loadConfig(
+    await configDir({
+      "autoscaler.yaml": GLOBAL,
+      "clouds.d/cloud.yaml": cloudFile(1, WARM_MORNINGS),
+    }),
+  );
+  const startAt = Date.parse("2026-12-07T07:00:00Z") / 1000;
+  const runIn = (timezone: string) =>
+    simulate([job(0, 4 * 3600)], { name: "hand", config }, { seed: 1, startAt, timezone });
+  // 08:00 UTC comes an hour into the job; 08:00 in Los Angeles (16:00 UTC) after it has ended.
+  t.is((await runIn("UTC")).launches, 3);
+  t.is((await runIn("America/Los_Angeles")).launches, 1);
 });

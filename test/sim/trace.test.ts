@@ -419,3 +419,30 @@ test("the synthetic trace makes a million jobs quickly", (t) => {
   t.is(jobs.length, 1_000_000);
   t.true(elapsed < 10_000, `${Math.round(elapsed)} ms`);
 });
+
+test("an SWF header's UnixStartTime and TimeZoneString give the trace its own clock, from its first record", (t) => {
+  const trace = parseTraceText(
+    swfText(
+      [
+        { submit: 100, runtime: 60, allocated: 1 },
+        { submit: 160, runtime: 60, allocated: 1 },
+      ],
+      [...HEADER, "; TimeZoneString: US/Pacific"],
+    ),
+    "swf",
+    "test.swf",
+  );
+  t.deepEqual(trace.clock, { startAt: 1_000_000_100, timezone: "US/Pacific" });
+  const windowed = readSwf(
+    [
+      { submit: 0, runtime: 60, allocated: 1 },
+      { submit: 4000, runtime: 60, allocated: 1 },
+    ],
+    { window: { from: 3600 } },
+  );
+  t.is(windowed.clock?.startAt, 1_000_003_600);
+  t.is(
+    parseTraceText("submit,runtime,cpus,memoryMb\n0,60,1,100\n", "csv", "t.csv").clock,
+    undefined,
+  );
+});

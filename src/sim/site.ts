@@ -37,6 +37,7 @@ export const POLICY_CLOUD_FIELDS = [
   "bootTimeout",
   "maxLaunchPerTick",
   "backoff",
+  "schedules",
 ] as const satisfies ReadonlyArray<keyof CloudSettings>;
 
 /**

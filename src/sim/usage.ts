@@ -18,9 +18,33 @@ export interface Usage {
   peakWorkers: number;
 }
 
-/** The step functions the plot draws: the stacked worker states and the idle jobs. */
+/**
+ * Step functions kept with their extremes: the stacked worker states and the idle jobs (the plot
+ * draws the idle jobs; the workers by state come from the integrals).
+ */
 export const SERIES = ["busy", "busyIdle", "workers", "idleJobs"] as const;
 export type Series = (typeof SERIES)[number];
+
+/**
+ * The integrals each bucket keeps: worker-seconds by state, cost, and idle-job-seconds. Exact
+ * sums, so a bucket's average never lets one state paint over another, and running sums of them
+ * end at the report's totals.
+ */
+export const RATES = ["booting", "idle", "busy", "cost", "idleJobs"] as const;
+export type Rate = (typeof RATES)[number];
+
+/** Where a timeline records: [from, to) seconds from the run's start. */
+export interface TimeWindow {
+  from: number;
+  to: number;
+}
+
+/** One bucket's integrals: the span it covers within the run and the sums over it. */
+export interface Bucket {
+  from: number;
+  to: number;
+  sums: Record<Rate, number>;
+}
 
 export interface Point {
   at: number;
@@ -35,20 +59,82 @@ const SLOT = 4;
  * series, its lowest and highest value with when they began (the earliest on a tie), so a spike
  * survives however long the run. The width starts at one second and doubles, merging buckets
  * pairwise, whenever a change comes past the last bucket; the length of the run need not be known.
+ * Each bucket also keeps the integrals of RATES over it (`hold`). Given a window, only that span
+ * of the run is kept, so a week of a months-long run gets all the buckets.
  */
 export class Timeline {
   private width = 1;
   private data: Float64Array;
   private readonly used: Uint8Array;
+  private readonly sums: Float64Array;
   private last: number[] | undefined;
   /** The largest value each series ever took (for the plot's scales). */
   readonly max = new Float64Array(SERIES.length);
   /** When the first change was recorded; undefined while there is none. */
   first: number | undefined;
+  /** The span the integrals cover, once anything was held. */
+  held: TimeWindow | undefined;
+  readonly origin: number;
+  readonly until: number;
 
-  constructor(readonly buckets = 1000) {
+  constructor(
+    readonly buckets = 1000,
+    window?: TimeWindow,
+  ) {
     this.data = new Float64Array(buckets * SERIES.length * SLOT);
     this.used = new Uint8Array(buckets);
+    this.sums = new Float64Array(buckets * RATES.length);
+    this.origin = window?.from ?? 0;
+    this.until = window?.to ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * The series take `values` and RATES run at `rates` (per second) over [from, to); the part
+   * outside the window is dropped. Calls come in time order.
+   */
+  hold(from: number, to: number, values: readonly number[], rates: readonly number[]): void {
+    const start = Math.max(from, this.origin);
+    const end = Math.min(to, this.until);
+    if (end <= start) return;
+    this.record(start, values);
+    while (end - this.origin > this.buckets * this.width) this.coarsen();
+    this.held = { from: this.held?.from ?? start, to: end };
+    const first = Math.floor((start - this.origin) / this.width);
+    for (let b = first; b < this.buckets; b += 1) {
+      const bucketFrom = this.origin + b * this.width;
+      if (bucketFrom >= end) break;
+      const span = Math.min(end, bucketFrom + this.width) - Math.max(start, bucketFrom);
+      if (span <= 0) continue;
+      for (let r = 0; r < RATES.length; r += 1) {
+        const o = b * RATES.length + r;
+        this.sums[o] = (this.sums[o] ?? 0) + (rates[r] ?? 0) * span;
+      }
+    }
+  }
+
+  /** The buckets that hold anything, in time order, each clipped to the span held. */
+  integrals(): Bucket[] {
+    const held = this.held;
+    if (held === undefined) return [];
+    const kept: Bucket[] = [];
+    for (let b = 0; b < this.buckets; b += 1) {
+      const from = Math.max(held.from, this.origin + b * this.width);
+      const to = Math.min(held.to, this.origin + (b + 1) * this.width);
+      if (to <= from) continue;
+      const sum = (rate: Rate) => this.sums[b * RATES.length + RATES.indexOf(rate)] ?? 0;
+      kept.push({
+        from,
+        to,
+        sums: {
+          booting: sum("booting"),
+          idle: sum("idle"),
+          busy: sum("busy"),
+          cost: sum("cost"),
+          idleJobs: sum("idleJobs"),
+        },
+      });
+    }
+    return kept;
   }
 
   /** The series take `values` (in SERIES order) from `at` on; `at` never goes back. */
@@ -57,10 +143,10 @@ export class Timeline {
     if (last !== undefined && values.every((value, i) => value === last[i])) return;
     this.last = [...values];
     this.first ??= at;
-    let index = Math.floor(Math.max(0, at) / this.width);
+    let index = Math.floor(Math.max(0, at - this.origin) / this.width);
     while (index >= this.buckets) {
       this.coarsen();
-      index = Math.floor(Math.max(0, at) / this.width);
+      index = Math.floor(Math.max(0, at - this.origin) / this.width);
     }
     const fresh = this.used[index] === 0;
     this.used[index] = 1;
@@ -100,6 +186,14 @@ export class Timeline {
   private coarsen(): void {
     const stride = SERIES.length * SLOT;
     const d = this.data;
+    const r = RATES.length;
+    for (let b = 0; b < this.buckets; b += 1) {
+      for (let k = 0; k < r; k += 1) {
+        const a = 2 * b < this.buckets ? (this.sums[2 * b * r + k] ?? 0) : 0;
+        const c = 2 * b + 1 < this.buckets ? (this.sums[(2 * b + 1) * r + k] ?? 0) : 0;
+        this.sums[b * r + k] = a + c;
+      }
+    }
     for (let b = 0; b < this.buckets; b += 1) {
       const a = 2 * b;
       const c = a + 1;
@@ -208,7 +302,12 @@ export class UsageRecorder {
     const span = at - this.now;
     if (span <= 0) return;
     const { booting, idle, busy } = this.counts;
-    this.timeline.record(this.now, [busy, busy + idle, busy + idle + booting, this.idleJobs]);
+    this.timeline.hold(
+      this.now,
+      at,
+      [busy, busy + idle, busy + idle + booting, this.idleJobs],
+      [booting, idle, busy, this.costPerHour / 3600, this.idleJobs],
+    );
     this.seconds.booting += booting * span;
     this.seconds.idle += idle * span;
     this.seconds.busy += busy * span;

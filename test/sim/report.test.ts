@@ -2,7 +2,7 @@
 import { Writable } from "node:stream";
 import test from "ava";
 import { seededRandom } from "../../src/random.js";
-import { downsample, plotSvg } from "../../src/sim/plot.js";
+import { downsample, headline, plotSvg, waitCdf } from "../../src/sim/plot.js";
 import {
   censoredRank,
   formatNotes,
@@ -15,7 +15,7 @@ import {
   toJson,
 } from "../../src/sim/report.js";
 import type { SimRun } from "../../src/sim/run.js";
-import { Timeline, UsageRecorder, type WorkerState } from "../../src/sim/usage.js";
+import { Timeline, type TimeWindow, UsageRecorder, type WorkerState } from "../../src/sim/usage.js";
 
 type Workers = Record<WorkerState, number>;
 
@@ -42,10 +42,12 @@ function sample(
 }
 
 /** A run whose pool went through `samples`, each holding until the next, the last until the end. */
-function run(overrides: Partial<SimRun> & { samples?: Sample[] } = {}): SimRun {
-  const { samples = [], ...rest } = overrides;
+function run(
+  overrides: Partial<SimRun> & { samples?: Sample[]; window?: TimeWindow } = {},
+): SimRun {
+  const { samples = [], window, ...rest } = overrides;
   const endedAt = rest.endedAt ?? 0;
-  const recorder = new UsageRecorder(samples[0]?.at ?? 0);
+  const recorder = new UsageRecorder(samples[0]?.at ?? 0, new Timeline(1000, window));
   for (const s of samples) recorder.state(s.at, s.workers, s.costPerHour, s.idleJobs);
   return {
     name: "policy",
@@ -429,6 +431,206 @@ test("downsampling keeps a one-sample spike and at most the asked number of poin
     "in time order",
   );
   t.deepEqual(downsample(points.slice(0, 10), 2000, 0, 10), points.slice(0, 10));
+});
+
+/** The texts of the elements of `svg` with this class. */
+function texts(svg: string, cls: string): string[] {
+  return [...svg.matchAll(new RegExp(`<text class="${cls}"[^>]*>([^<]*)</text>`, "g"))].map(
+    (match) => (match[1] ?? "").replace(/&gt;/g, ">").replace(/&lt;/g, "<").replace(/&amp;/g, "&"),
+  );
+}
+
+/** The polylines of a class: each its policy and its points. */
+function polylines(svg: string, cls: string): Array<{ policy: string; points: number[][] }> {
+  return [
+    ...svg.matchAll(
+      new RegExp(`<polyline class="${cls}" data-policy="([^"]*)" points="([^"]*)"`, "g"),
+    ),
+  ].map((match) => ({
+    policy: match[1] ?? "",
+    points: (match[2] ?? "").split(" ").map((pair) => pair.split(",").map(Number)),
+  }));
+}
+
+/** The area of the first path of a class: its outline is M, then H and V steps, closed. */
+function pathArea(svg: string, cls: string): number {
+  const d = new RegExp(`<path class="${cls}" d="([^"]*)"`).exec(svg)?.[1] ?? "";
+  const corners: Array<[number, number]> = [];
+  let cx = 0;
+  let cy = 0;
+  for (const [, command, args] of d.matchAll(/([MHVZ])([^MHVZ]*)/g)) {
+    const numbers = (args ?? "").trim().split(/\s+/).map(Number);
+    if (command === "M") [cx = 0, cy = 0] = numbers;
+    else if (command === "H") cx = numbers[0] ?? 0;
+    else if (command === "V") cy = numbers[0] ?? 0;
+    else continue;
+    corners.push([cx, cy]);
+  }
+  let twice = 0;
+  corners.forEach(([x1, y1], i) => {
+    const [x2, y2] = corners[(i + 1) % corners.length] ?? [0, 0];
+    twice += x1 * y2 - x2 * y1;
+  });
+  return Math.abs(twice) / 2;
+}
+
+/** Two policies over a day: one idles four workers most of it, the other is busy. */
+function twoPolicies(): SimRun[] {
+  return [
+    run({
+      name: "idler",
+      endedAt: 86400,
+      samples: [
+        sample(0, { booting: 4 }, { costPerHour: 0.4, idleJobs: 3 }),
+        sample(600, { busy: 1, idle: 3 }, { costPerHour: 0.4 }),
+        sample(3600, { idle: 4 }, { costPerHour: 0.4 }),
+      ],
+      jobs: [
+        { submitAt: 0, startedAt: 660, finishedAt: 3600, cpus: 1 },
+        { submitAt: 10, startedAt: 20, finishedAt: 3600, cpus: 1 },
+        { submitAt: 100, cpus: 1, unstarted: "queued" },
+      ],
+    }),
+    run({
+      name: "lean",
+      endedAt: 86400,
+      samples: [
+        sample(0, { booting: 1 }, { costPerHour: 0.1, idleJobs: 3 }),
+        sample(300, { busy: 1 }, { costPerHour: 0.1 }),
+        sample(7200, {}, {}),
+      ],
+      jobs: [
+        { submitAt: 0, startedAt: 300, finishedAt: 3600, cpus: 1 },
+        { submitAt: 10, startedAt: 3600, finishedAt: 7200, cpus: 1 },
+        { submitAt: 100, startedAt: 3600, finishedAt: 7200, cpus: 1 },
+      ],
+    }),
+  ];
+}
+
+test("the plot draws one cumulative waste line, one cost line and one wait CDF per policy, ending at the report's figures", (t) => {
+  const runs = twoPolicies();
+  const svg = plotSvg(runs, { title: "day" });
+  t.is(xmlProblem(svg), undefined);
+  const reports = runs.map(summarise);
+  for (const cls of ["cumulative-waste", "cumulative-cost", "wait-cdf"]) {
+    t.deepEqual(
+      polylines(svg, cls).map((line) => line.policy),
+      ["idler", "lean"],
+      cls,
+    );
+  }
+  const labels = texts(svg, "end-label");
+  for (const report of reports) {
+    const wasted = report.workerHours.idle + report.workerHours.booting;
+    t.true(labels.includes(`${report.name}: ${wasted.toFixed(2)} h`), report.name);
+    t.true(labels.includes(`${report.name}: cost ${report.cost.toFixed(2)}`), report.name);
+  }
+  t.true(labels.includes("idler: p50 11m p95 >=23h58m, 1 unstarted"), labels.join(" | "));
+  t.true(labels.includes("lean: p50 58m20s p95 59m50s"), labels.join(" | "));
+  // Each policy's panel is headed with the figures of the table.
+  t.deepEqual(texts(svg, "headline"), reports.map(headline));
+  t.is(
+    headline(reports[0] as PolicyReport),
+    "96.00 worker-h (idle 94.50, booting 0.67) · cost 9.60 · wait p95 >=23h58m · 1 unstarted",
+  );
+  const table = formatTable(reports);
+  t.regex(table, /worker-hours idle\s+94\.50\s+0\.00/);
+});
+
+test("the wait CDF counts a job never started in the total but never as started: its line ends below 100%", (t) => {
+  const [idler, lean] = twoPolicies();
+  const cdf = waitCdf(idler as SimRun);
+  t.is(cdf.at(-1), 2 / 3);
+  t.is(cdf[0], 0, "no wait of a second or less");
+  t.is(cdf[10], 1 / 3, "a wait of 10 s is within 10 s");
+  t.is(cdf[28], 1 / 3, "660 s is beyond 10^2.8 s");
+  t.is(cdf[29], 2 / 3);
+  t.is(waitCdf(lean as SimRun).at(-1), 1);
+  const svg = plotSvg([idler as SimRun, lean as SimRun]);
+  const [first, second] = polylines(svg, "wait-cdf");
+  const top = Math.min(...(second?.points ?? []).map((point) => point[1] ?? 0));
+  const firstTop = Math.min(...(first?.points ?? []).map((point) => point[1] ?? 0));
+  t.true(firstTop > top, "the censored line stays lower on the page than the complete one");
+});
+
+test("idle workers are drawn as large as their hours even when a busy spike comes in every bucket", (t) => {
+  // 100k cycles of 78 s: ten workers busy for 1 s, then idle for 77 s.
+  const samples = Array.from({ length: 200_000 }, (_, index) =>
+    index % 2 === 0
+      ? sample(Math.floor(index / 2) * 78, { busy: 10 })
+      : sample(Math.floor(index / 2) * 78 + 1, { idle: 10 }),
+  );
+  const noisy = run({ name: "noisy", endedAt: 100_000 * 78, samples });
+  const svg = plotSvg([noisy]);
+  t.is(xmlProblem(svg), undefined);
+  const total = pathArea(svg, "layer-booting");
+  const idleArea = pathArea(svg, "layer-idle") - pathArea(svg, "layer-busy");
+  const report = summarise(noisy);
+  t.true(total > 0);
+  t.true(
+    Math.abs(idleArea / total - report.workerHours.idle / report.workerHours.total) < 0.01,
+    `idle is ${idleArea / total} of the area, ${report.workerHours.idle / report.workerHours.total} of the hours`,
+  );
+});
+
+test("a window restricts the time panels to its span and the title says so; the buckets go to the window", (t) => {
+  const window = { from: 10 * 86400, to: 12 * 86400 };
+  const samples = Array.from({ length: 30 * 24 }, (_, hour) =>
+    sample(hour * 3600, hour % 2 === 0 ? { busy: 2 } : { idle: 1, booting: 1 }, {
+      idleJobs: hour % 5,
+    }),
+  );
+  const windowed = run({ name: "month", endedAt: 30 * 86400, samples, window });
+  const svg = plotSvg([windowed], { title: "month", window });
+  t.is(xmlProblem(svg), undefined);
+  t.is(texts(svg, "title")[0], "month (time panels within 10d–12d)");
+  const ticks = texts(svg, "time-tick");
+  t.true(ticks.length > 0);
+  t.deepEqual(
+    [...new Set(ticks)],
+    ["10d", "10d6h", "10d12h", "10d18h", "11d", "11d6h", "11d12h", "11d18h", "12d"],
+  );
+  // Every point of the time panels lies within the plot's frame.
+  const xs = [
+    ...polylines(svg, "cumulative-waste").flatMap((line) => line.points.map((p) => p[0] ?? 0)),
+    ...[...svg.matchAll(/<path class="layer-[a-z]+" d="M([\d.]+)/g)].map((m) => Number(m[1])),
+  ];
+  t.true(
+    xs.every((x) => x >= 60 && x <= 1000 - 230),
+    xs.join(" "),
+  );
+  // Two days of hourly changes: two workers wasted one hour in every two, 48 h in the window.
+  t.true(texts(svg, "end-label").includes("month: 48.00 h"), texts(svg, "end-label").join(" | "));
+  // The timeline gave all its buckets to the window: no bucket wider than 256 s.
+  const buckets = windowed.timeline.integrals();
+  t.is(buckets[0]?.from, window.from);
+  t.is(buckets.at(-1)?.to, window.to);
+  t.true(buckets.every((bucket) => bucket.to - bucket.from <= 256));
+});
+
+test("the timeline's integrals add up to the run's worker-seconds and cost, through every coarsening", (t) => {
+  const random = lcg(7);
+  const samples = Array.from({ length: 50_000 }, (_, index) =>
+    sample(
+      index * 97,
+      {
+        booting: Math.floor(random() * 3),
+        idle: Math.floor(random() * 7),
+        busy: Math.floor(random() * 20),
+      },
+      { costPerHour: Math.floor(random() * 10) / 10 },
+    ),
+  );
+  const long = run({ endedAt: 50_000 * 97 + 13, samples });
+  const buckets = long.timeline.integrals();
+  t.true(buckets.length <= 1000);
+  const sum = (key: "booting" | "idle" | "busy" | "cost") =>
+    buckets.reduce((total, bucket) => total + bucket.sums[key], 0);
+  for (const key of ["booting", "idle", "busy"] as const)
+    t.true(Math.abs(sum(key) - long.usage.seconds[key]) < 1e-6 * long.usage.seconds[key], key);
+  t.true(Math.abs(sum("cost") - long.usage.cost) < 1e-6 * long.usage.cost);
+  t.is(buckets.at(-1)?.to, long.endedAt);
 });
 
 class Sink extends Writable {

@@ -158,7 +158,14 @@ program
     1,
   )
   .option("--json", "print the report as JSON: {policies: [...]}", false)
-  .option("--plot <file.svg>", "write an SVG plot of idle jobs and workers over time")
+  .option(
+    "--plot <file.svg>",
+    "write an SVG plot: cumulative wasted worker-hours and cost per policy, the wait CDF, and per policy its workers by state and idle jobs over time",
+  )
+  .option(
+    "--window <from:to>",
+    "plot only this span of the run in the time panels: durations from its start, such as 30d:37d",
+  )
   .option(
     "--faults <rate>",
     "chaos: inject provider errors of every kind at this rate (0-1) and check the invariants every tick",

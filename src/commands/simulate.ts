@@ -5,6 +5,7 @@
 import { constants } from "node:fs";
 import { access, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
+import { parseDuration } from "../config/duration.js";
 import { loadConfig } from "../config/load.js";
 import type { AutoscalerConfig } from "../config/schema.js";
 import { ConfigError, formatConfigProblem } from "../model/errors.js";
@@ -16,6 +17,7 @@ import { formatNotes, formatTable, ProgressBar, summarise, toJson } from "../sim
 import type { SimRun } from "../sim/run.js";
 import { applyPolicy, SiteError, siteDifference } from "../sim/site.js";
 import { readTrace, TraceError, type TraceOptions } from "../sim/trace.js";
+import type { TimeWindow } from "../sim/usage.js";
 import { DEMO_CONFIG_DIR } from "./paths.js";
 
 export interface SimulateOptions {
@@ -29,6 +31,8 @@ export interface SimulateOptions {
   seed: number;
   json: boolean;
   plot?: string;
+  /** `FROM:TO`, durations from the run's start: the span the plot's time panels show. */
+  window?: string;
   faults: number;
   chaos: boolean;
   brokenCloud?: string;
@@ -49,6 +53,23 @@ export function parseBaseline(name: string): BaselineSpec | string {
   const match = /^static:(\d+)$/.exec(name);
   if (match !== null) return { kind: "static", workers: Number(match[1]) };
   return `--baseline ${name}: unknown baseline (elastiq-classic, clairvoyant or static:N, N a whole number of workers)`;
+}
+
+/** Seconds in `30d`, `1d12h`, `90m` or a plain number of seconds; undefined if none of these. */
+function seconds(text: string): number | undefined {
+  return /^\d+(?:\.\d+)?$/.test(text) ? Number(text) : parseDuration(text);
+}
+
+/** `--window FROM:TO` as seconds from the run's start, or what is wrong with it. */
+export function parseWindow(text: string): TimeWindow | string {
+  const fail = (why: string) =>
+    `--window ${text}: ${why} (FROM:TO, durations from the run's start, such as 30d:37d)`;
+  const parts = text.split(":");
+  if (parts.length !== 2) return fail("not FROM:TO");
+  const [from, to] = parts.map((part) => seconds(part.trim()));
+  if (from === undefined || to === undefined) return fail("not a duration");
+  if (to <= from) return fail("TO must come after FROM");
+  return { from, to };
 }
 
 /** A baseline; it runs on the clouds of `config`. */
@@ -183,6 +204,19 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
     }
     baselines.push({ name, spec });
   }
+  let window: TimeWindow | undefined;
+  if (options.window !== undefined) {
+    const parsed = parseWindow(options.window);
+    if (typeof parsed === "string") {
+      err(parsed);
+      return 1;
+    }
+    if (options.plot === undefined) {
+      err(`--window ${options.window}: needs --plot FILE.svg: it is the span the plot shows`);
+      return 1;
+    }
+    window = parsed;
+  }
   if (options.plot !== undefined) {
     const why = await unwritable(options.plot);
     if (why !== undefined) {
@@ -240,6 +274,7 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
             ...(options.chaos ? CHAOS_DEFAULTS : {}),
             ...(options.brokenCloud === undefined ? {} : { brokenCloud: options.brokenCloud }),
           },
+          ...(window === undefined ? {} : { window }),
           ...(jobs.clock === undefined ? {} : { startAt: jobs.clock.startAt }),
           ...(jobs.clock?.timezone === undefined ? {} : { timezone: jobs.clock.timezone }),
           onProgress: (done) => progress.update(done),
@@ -270,7 +305,13 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
   }
   if (options.plot !== undefined) {
     try {
-      await writeFile(options.plot, plotSvg(runs, { title: basename(options.trace) }));
+      await writeFile(
+        options.plot,
+        plotSvg(runs, {
+          title: basename(options.trace),
+          ...(window === undefined ? {} : { window }),
+        }),
+      );
     } catch (error) {
       err(`--plot ${options.plot}: cannot write there: ${(error as Error).message}`);
       return 1;

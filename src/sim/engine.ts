@@ -28,7 +28,7 @@ import { ManualClock } from "./clock.js";
 import { type PoolTruth, SimulatedPool } from "./pool.js";
 import type { SimRun } from "./run.js";
 import type { JobSpec } from "./scenarios.js";
-import { UsageRecorder } from "./usage.js";
+import { Timeline, type TimeWindow, UsageRecorder } from "./usage.js";
 
 /**
  * Any fixed epoch for a trace without a clock of its own: traces are relative, and a fixed start
@@ -78,6 +78,8 @@ export interface SimOptions {
    * so that a run gives the same numbers on every machine.
    */
   timezone?: string;
+  /** Keep the timeline (not the totals) for this span only: seconds from the trace's start. */
+  window?: TimeWindow;
   /** Called now and then with the jobs done so far and the trace's total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -176,7 +178,8 @@ export async function simulate(
     ]),
   );
   // Accounted at event times, from the truth (a failed listing hides workers from the tick only).
-  const usage = new UsageRecorder(0);
+  // A window gives the plot's buckets to that span only, so a week of a long trace is sharp.
+  const usage = new UsageRecorder(0, new Timeline(1000, options.window));
   const costs = new Map(rules.clouds.map((c) => [c.name, c.costPerHour ?? 0]));
   const pool = new SimulatedPool({
     observer: {

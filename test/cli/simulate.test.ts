@@ -99,6 +99,40 @@ test("a plot path that cannot be written is refused in one line before the run, 
   oneLine(t, onDir.stderr, /: cannot write there: is a directory$/);
 });
 
+test("a --window that is not FROM:TO with FROM before TO, or without --plot, is refused in one line before the run", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
+  const plot = join(dir, "plot.svg");
+  for (const [window, why] of [
+    ["30d", "not FROM:TO"],
+    ["37d:30d", "TO must come after FROM"],
+    ["x:1d", "not a duration"],
+  ] as const) {
+    const result = await cli(["simulate", "--trace", BURST, "--plot", plot, "--window", window]);
+    t.is(result.code, 1, window);
+    t.is(result.stdout, "", "no run, no table");
+    oneLine(t, result.stderr, new RegExp(`^--window ${window}: ${why} \\(FROM:TO, durations`));
+  }
+  const alone = await cli(["simulate", "--trace", BURST, "--window", "0:1h"]);
+  t.is(alone.code, 1);
+  oneLine(t, alone.stderr, /^--window 0:1h: needs --plot FILE\.svg/);
+});
+
+test("--window restricts the plot's time panels to the span and the title says so", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
+  const plot = join(dir, "plot.svg");
+  const result = await cli(["simulate", "--trace", BURST, "--plot", plot, "--window", "10m:1h"]);
+  t.is(result.code, 0, result.stderr);
+  const svg = await readFile(plot, "utf8");
+  t.regex(svg, />burst\.csv \(time panels within 10m–1h\)<\/text>/);
+  const ticks = [...svg.matchAll(/<text class="time-tick"[^>]*>([^<]*)</g)].map((m) => m[1]);
+  t.is(ticks[0], "10m");
+  t.is(ticks.at(-1), "1h");
+  // The cumulative panel, the wait CDF and one panel per policy.
+  t.is(svg.match(/<polyline class="cumulative-waste"/g)?.length, 1);
+  t.is(svg.match(/<polyline class="wait-cdf"/g)?.length, 1);
+  t.is(svg.match(/<g class="panel">/g)?.length, 1);
+});
+
 test("a trace without jobs is an error naming the file and why its records were skipped", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "condor-autoscaler-simulate-"));
   const empty = join(dir, "empty.csv");

@@ -7,6 +7,7 @@
 import { Writable } from "node:stream";
 import Logger from "bunyan";
 import {
+  CLASSIC_PERSISTENCE,
   DEFAULT_ACTION_CONCURRENCY,
   DEFAULT_SIM_NEGOTIATION_INTERVAL,
   SIM_HORIZON_AFTER_TRACE,
@@ -17,6 +18,7 @@ import { ERROR_KINDS, type ErrorKind } from "../model/errors.js";
 import { emptyMemory, type Memory } from "../model/memory.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
+import { adaptiveTimers } from "../policy/adaptive.js";
 import { cloudMemory, launchBlock } from "../policy/backoff.js";
 import type { Provider } from "../providers/provider.js";
 import { SimulatedCloud } from "../providers/simulated.js";
@@ -173,12 +175,16 @@ export async function simulate(
     negotiationInterval: options.negotiationInterval ?? DEFAULT_SIM_NEGOTIATION_INTERVAL,
   });
   const interval = config.global.tickInterval;
-  const timers = [
-    ...new Set([
-      rules.persistence,
-      ...rules.clouds.flatMap((c) => [c.idleTimeout, c.bootTimeout]),
-      ...(policy.timers ?? []),
-    ]),
+  const fixed = (value: number | "auto"): number[] => (value === "auto" ? [] : [value]);
+  const staticTimers = [
+    ...fixed(rules.persistence),
+    ...(rules.persistence === "auto" ? [CLASSIC_PERSISTENCE] : []),
+    ...rules.clouds.flatMap((c) => [...fixed(c.idleTimeout), c.bootTimeout]),
+    ...(policy.timers ?? []),
+  ];
+  // The adaptive defaults' timers move with what the planner learned: asked again at every wake.
+  const timersNow = (learned: Memory) => [
+    ...new Set([...staticTimers, ...adaptiveTimers(rules, learned)]),
   ];
   const log = quietLog();
   const lastSubmission = jobs.reduce((latest, job) => Math.max(latest, job.submitAt), 0);
@@ -263,7 +269,15 @@ export async function simulate(
         memory.clouds[gap.cloud]?.disabled === undefined,
     );
     if (quiet && openGaps.length === 0) {
-      const wake = nextChange(now, result.snapshot, memory, pool, clouds, timers, observation);
+      const wake = nextChange(
+        now,
+        result.snapshot,
+        memory,
+        pool,
+        clouds,
+        timersNow(memory),
+        observation,
+      );
       if (wake > next) next = now + Math.ceil((wake - now) / interval) * interval;
     }
     if (!Number.isFinite(next)) break;
@@ -329,6 +343,9 @@ function nextChange(
     }
   }
   for (const job of snapshot.jobs) for (const timer of timers) crossing(job.idleSince + timer);
+  // The adaptive defaults' warm buffer ends when no job has arrived for one of their timers.
+  const arrived = memory.demand?.lastArrival;
+  if (arrived !== undefined) for (const timer of timers) crossing(arrived + timer);
   return wake;
 }
 

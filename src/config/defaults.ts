@@ -14,10 +14,17 @@ export const DEFAULT_TICK_INTERVAL = 30;
  */
 export const DEFAULT_TICK_DEADLINE = 300;
 /**
- * An idle job counts as demand only after waiting this long, so a job that the negotiator is about
- * to match to an existing slot does not boot a VM (elastiq's persistence window, 60 s).
+ * `persistence: auto` (the default) adapts the wait to the pool (src/policy/adaptive.ts). A number
+ * written in the file is honoured as it stands.
  */
-export const DEFAULT_PERSISTENCE = 60;
+export const DEFAULT_PERSISTENCE = "auto";
+/**
+ * elastiq's persistence window: an idle job counts as demand only after waiting this long, so a
+ * job the negotiator is about to match to a slot does not boot a VM. `persistence: auto` still
+ * holds a job this long while the busy workers are expected to free up before a new one could
+ * boot; the test builders use it as a fixed persistence.
+ */
+export const CLASSIC_PERSISTENCE = 60;
 export const DEFAULT_LOG_LEVEL = "info";
 /** The status and metrics endpoint listens on loopback only unless told otherwise. */
 export const DEFAULT_STATUS_ADDRESS = "127.0.0.1";
@@ -44,8 +51,10 @@ export const DEFAULT_MIN_WORKERS = 0;
 export const DEFAULT_GPUS = 0;
 /** Serve every job unless the cloud file narrows it. */
 export const DEFAULT_JOB_CONSTRAINT = "true";
-/** A worker fully idle this long is terminated: long enough to catch the next negotiation cycles. */
-export const DEFAULT_IDLE_TIMEOUT = 600;
+/** `idleTimeout: auto` (the default) follows boot times and arrival gaps (src/policy/adaptive.ts). */
+export const DEFAULT_IDLE_TIMEOUT = "auto";
+/** A fixed idle timeout long enough to catch the next negotiation cycles (the test builders' value). */
+export const CLASSIC_IDLE_TIMEOUT = 600;
 /** A CernVM VM that has not joined the pool within this time is stuck and is terminated. */
 export const DEFAULT_BOOT_TIMEOUT = 900;
 /** At most this many workers are asked of one cloud in one tick. */
@@ -73,6 +82,45 @@ export const SCHEDULE_MAX_WINDOW = 7 * 86400;
 export const SCHEDULE_LOOKAHEAD = (4 * 365 + 2) * 86400;
 /** Windows one cloud file may list: each is evaluated every tick. */
 export const MAX_SCHEDULES = 50;
+
+// ---- Adaptive defaults (`persistence: auto`, `idleTimeout: auto`; src/policy/adaptive.ts) ----
+
+/**
+ * A cloud's boot time (launch to joining the pool) before any of its workers has joined: a
+ * CernVM VM's usual few minutes. Replaced by the median of the boots observed.
+ */
+export const AUTO_BOOT_TIME_GUESS = 180;
+/** Boot times remembered per cloud; the median of these is the cloud's boot time. */
+export const AUTO_BOOT_SAMPLES = 16;
+/** Gaps between job arrivals remembered: a few hours of a busy pool, a few days of a quiet one. */
+export const AUTO_GAP_SAMPLES = 256;
+/**
+ * The warm buffer's idle timeout is the gap between arrivals that this share of recent gaps stays
+ * under: its worker is still there for all but the rarest quiet spells.
+ */
+export const AUTO_GAP_QUANTILE = 0.95;
+/**
+ * A spare worker taken by a job is launched again only while the last arrival is more recent than
+ * this share of recent gaps: deeper into a lull, the next job is less likely to come soon.
+ */
+export const AUTO_SPARE_GAP_QUANTILE = 0.75;
+/** The warm buffer's idle timeout never exceeds this: a night without jobs ends the buffer. */
+export const AUTO_IDLE_MAX = 3600;
+/**
+ * Spare workers (idle or booting) kept while jobs keep arriving. One: on the NASA iPSC trace a
+ * buffer of 2, or one sized by the work arriving within a boot, cost more idle hours than the
+ * waits it saved.
+ */
+export const AUTO_BUFFER_WORKERS = 1;
+/**
+ * A cloud that answered `quota` with n workers is taken to hold n for this long under the
+ * adaptive defaults: demand beyond them spills over in the same tick instead of asking again.
+ */
+export const AUTO_QUOTA_HOLD = 6 * 3600;
+/** Free events (a busy worker becoming idle) remembered, to estimate how fast workers free up. */
+export const AUTO_FREE_SAMPLES = 64;
+/** The rate of frees is counted over this much of the recent past. */
+export const AUTO_FREE_WINDOW = 1800;
 
 // ---- EC2 ----
 

@@ -73,3 +73,26 @@ export const duration = z
   .transform((value) => (typeof value === "number" ? value : (parseDuration(value) ?? 0)))
   .refine((seconds) => seconds <= MAX_DURATION, "at most 20d (longer cannot be timed)")
   .meta({ description: "Seconds, or a duration such as 90s, 10m, 2h, 1h30m (at most 20d)" });
+
+/** A duration, or `auto`: the adaptive default (src/policy/adaptive.ts) decides it. */
+export const autoDuration = z
+  .union([
+    z.number().nonnegative(),
+    z
+      .string()
+      .regex(
+        new RegExp(`^auto$|${DURATION_PATTERN.source}`),
+        "auto, or a duration such as 90s, 10m, 2h or 1h30m",
+      ),
+  ])
+  .transform((value): number | "auto" =>
+    value === "auto" ? "auto" : typeof value === "number" ? value : (parseDuration(value) ?? 0),
+  )
+  .refine(
+    (seconds) => seconds === "auto" || seconds <= MAX_DURATION,
+    "at most 20d (longer cannot be timed)",
+  )
+  .meta({
+    description:
+      "auto (adaptive), or seconds, or a duration such as 90s, 10m, 2h, 1h30m (at most 20d)",
+  });

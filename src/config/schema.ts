@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { providerSettingsSchema } from "../providers/kinds.js";
 import * as d from "./defaults.js";
-import { duration } from "./duration.js";
+import { autoDuration, duration } from "./duration.js";
 import { isLoopback } from "./loopback.js";
 import { cronProblem, isTimeZone } from "./schedules.js";
 import type { SchemaKind } from "./schema-kinds.js";
@@ -79,8 +79,9 @@ export const globalSchema = z
     tickDeadline: positiveDuration.default(d.DEFAULT_TICK_DEADLINE).meta({
       description: "A tick running longer is abandoned: its remaining steps are skipped",
     }),
-    persistence: duration.default(d.DEFAULT_PERSISTENCE).meta({
-      description: "An idle job counts as demand only after waiting this long",
+    persistence: autoDuration.default(d.DEFAULT_PERSISTENCE).meta({
+      description:
+        "An idle job counts as demand only after waiting this long; auto: at once when the busy workers will not free up before a new one boots, else 60s",
     }),
     authFailuresToDisable: z
       .number()
@@ -191,7 +192,10 @@ export const cloudSchema = z
     jobs: z.string().min(1).default(d.DEFAULT_JOB_CONSTRAINT).meta({
       description: "HTCondor constraint: the jobs this cloud serves",
     }),
-    idleTimeout: duration.default(d.DEFAULT_IDLE_TIMEOUT),
+    idleTimeout: autoDuration.default(d.DEFAULT_IDLE_TIMEOUT).meta({
+      description:
+        "A worker fully idle this long is terminated; auto: a warm buffer sized by recent arrivals waits out most gaps between them, the rest leaves after one boot time",
+    }),
     bootTimeout: duration.default(d.DEFAULT_BOOT_TIMEOUT),
     maxLaunchPerTick: z.number().int().positive().default(d.DEFAULT_MAX_LAUNCH_PER_TICK),
     backoff: z

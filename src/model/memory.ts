@@ -68,8 +68,40 @@ export interface CloudMemory {
    * never stuck, never free capacity.
    */
   joined?: string[];
+  /**
+   * Boot times (launch to first seen in the pool, seconds) of the cloud's latest workers, oldest
+   * first, at most AUTO_BOOT_SAMPLES: the adaptive idle timeout and persistence follow them.
+   */
+  boots?: number[];
+  /**
+   * Under the adaptive defaults: the cloud answered `quota` with this many of our workers in it
+   * (at `at`). Launches stop there, and the demand spills over at once, until AUTO_QUOTA_HOLD has
+   * passed; then the cloud is tried again.
+   */
+  quotaSeen?: { instances: number; at: number };
   /** Set by `auth` or `config` errors; cleared only by a config reload. */
   disabled?: { kind: ErrorKind; message: string; since: number };
+}
+
+/**
+ * What the adaptive defaults (`persistence: auto`, `idleTimeout: auto`) learn of the pool's recent
+ * demand. Plain bounded data: a restart forgets it (the state file does not keep it) and the
+ * defaults start again from their guesses, which is safe.
+ */
+export interface DemandMemory {
+  /** The latest submission (a job's idleSince) seen in the queue. */
+  lastArrival?: number;
+  /** Seconds between successive arrivals (distinct times), oldest first, bounded. */
+  gaps: number[];
+  /** When busy workers were seen to become idle, oldest first, bounded. */
+  frees: number[];
+  /** Workers (instance ids) busy at the last observation, to see them free up. */
+  busy: string[];
+  /**
+   * Workers idle at the last observation: one busy now took a job the negotiator matched before
+   * the queue showed it, an arrival all the same.
+   */
+  idle?: string[];
 }
 
 export interface Memory {
@@ -81,6 +113,8 @@ export interface Memory {
    * its answer is not trusted for idle or stuck terminations meanwhile.
    */
   collectorSuspect?: { since: number; vanished: number };
+  /** What the adaptive defaults learned of recent demand. */
+  demand?: DemandMemory;
 }
 
 export function emptyMemory(): Memory {

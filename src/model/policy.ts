@@ -52,7 +52,8 @@ export interface CloudPolicy {
   jobsPerWorker?: number;
   /** HTCondor constraint selecting the jobs this cloud serves (evaluated by HTCondor). */
   jobs: string;
-  idleTimeout: Seconds;
+  /** `auto`: adaptive (src/policy/adaptive.ts). */
+  idleTimeout: Seconds | "auto";
   bootTimeout: Seconds;
   maxLaunchPerTick: number;
   backoff: BackoffPolicy;
@@ -71,7 +72,8 @@ export interface PoolPolicy {
   /** Pool name; marks every resource we own. */
   pool: string;
   /** An idle job counts as demand only after waiting this long (elastiq's persistence). */
-  persistence: Seconds;
+  /** `auto`: adaptive (src/policy/adaptive.ts). */
+  persistence: Seconds | "auto";
   clouds: readonly CloudPolicy[];
   /** A cloud whose listing answers `auth` this many ticks in a row is disabled; default 3. */
   authFailuresToDisable?: number;

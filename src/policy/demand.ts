@@ -41,6 +41,8 @@ export function analyseDemand(
   jobs: readonly IdleJob[],
   policy: PoolPolicy,
   now: number,
+  /** Seconds a job must have waited to count: the policy's persistence as it stands this tick. */
+  persistence: number = policy.persistence === "auto" ? 0 : policy.persistence,
 ): DemandAnalysis {
   const shapes = new Map(policy.clouds.map((cloud) => [cloud.name, cloud.worker]));
   const demand: Record<string, CloudDemand> = {};
@@ -49,7 +51,7 @@ export function analyseDemand(
   }
   const unfit: UnfitJobs = { jobs: 0, examples: [] };
   const byKey = new Map<string, JobClass>();
-  const waitedEnough = now - policy.persistence;
+  const waitedEnough = now - persistence;
 
   for (const job of jobs) {
     if (job.idleSince > waitedEnough) continue;

@@ -8,6 +8,7 @@ import type { Memory } from "../model/memory.js";
 import type { Action, Plan } from "../model/plan.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
+import { idleTimeouts, persistenceNow, spareTarget } from "./adaptive.js";
 import { cloudMemory, isThrottled } from "./backoff.js";
 import { analyseDemand } from "./demand.js";
 import { joinedIds } from "./joined.js";
@@ -40,6 +41,7 @@ export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now
   const machinesSeen =
     !snapshot.gaps.some((gap) => gap.source === "machines") && suspect === undefined;
 
+  const autoTimeouts = idleTimeouts(snapshot.workers, policy, memory, now);
   const terminations: Action[] = [];
   const fleets: CloudFleet[] = [];
   for (const cloud of policy.clouds) {
@@ -52,7 +54,7 @@ export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now
     if (throttled) notes.push(`${cloud.name}: throttled, no calls this tick`);
     const leaving =
       sight.listed && !throttled
-        ? scaleDown(cloud, cloudWorkers, now, joined(cloud.name), machinesSeen)
+        ? scaleDown(cloud, cloudWorkers, now, joined(cloud.name), machinesSeen, autoTimeouts)
         : [];
     terminations.push(...leaving);
     const leavingIds = new Set(leaving.flatMap((action) => action.instanceIds));
@@ -84,13 +86,22 @@ export function plan(snapshot: Snapshot, policy: PoolPolicy, memory: Memory, now
       `${plural(missing, "worker")} joined the pool before but show no ads now: kept, and no room for jobs`,
     );
 
-  const analysis = analyseDemand(queueSeen ? snapshot.jobs : [], policy, now);
+  const persistence = persistenceNow(snapshot, policy, memory, now);
+  const analysis = analyseDemand(queueSeen ? snapshot.jobs : [], policy, now, persistence);
   if (analysis.unfit.jobs > 0) {
     notes.push(
       `no cloud's worker shape can hold ${plural(analysis.unfit.jobs, "job")}, e.g. ${analysis.unfit.examples.join(", ")}`,
     );
   }
-  const launches = scaleUp(policy, fleets, analysis.classes, memory, now);
+  const launches = scaleUp(
+    policy,
+    fleets,
+    analysis.classes,
+    memory,
+    now,
+    persistence,
+    queueSeen ? spareTarget(memory, policy, now) : 0,
+  );
   notes.push(...launches.notes);
 
   return {

@@ -33,6 +33,8 @@ export function scaleDown(
   joined?: ReadonlySet<string>,
   /** The collector's ads were read this tick: without them no worker is judged idle or stuck. */
   machinesSeen = true,
+  /** Each idle worker's timeout under `idleTimeout: auto` (src/policy/adaptive.ts), by id. */
+  auto: ReadonlyMap<string, { timeout: number; why: string }> = new Map(),
 ): TerminateAction[] {
   const actions: TerminateAction[] = [];
   const terminate = (worker: Worker, cause: TerminateAction["cause"], reason: string) =>
@@ -44,6 +46,10 @@ export function scaleDown(
       reason,
     });
 
+  const timeout = (worker: Worker) =>
+    policy.idleTimeout === "auto"
+      ? (auto.get(worker.instanceId) ?? { timeout: Number.POSITIVE_INFINITY, why: "" })
+      : { timeout: policy.idleTimeout, why: "idleTimeout" };
   let alive = 0;
   const idle: Worker[] = [];
   for (const worker of workers) {
@@ -66,7 +72,8 @@ export function scaleDown(
       );
     } else if (state !== "gone") {
       alive += 1;
-      if (state === "idle" && (worker.idleSeconds ?? 0) > policy.idleTimeout) idle.push(worker);
+      if (state === "idle" && (worker.idleSeconds ?? 0) > timeout(worker).timeout)
+        idle.push(worker);
     }
   }
 
@@ -76,10 +83,11 @@ export function scaleDown(
   );
   const removable = Math.max(0, alive - policy.minWorkers);
   for (const worker of idle.slice(0, removable)) {
+    const { timeout: limit, why } = timeout(worker);
     terminate(
       worker,
       "idle",
-      `${worker.name}: idle for ${formatDuration(worker.idleSeconds ?? 0)} (idleTimeout ${formatDuration(policy.idleTimeout)})`,
+      `${worker.name}: idle for ${formatDuration(worker.idleSeconds ?? 0)} (${why} ${formatDuration(limit)})`,
     );
   }
   return actions;

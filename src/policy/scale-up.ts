@@ -13,6 +13,7 @@ import type { Memory } from "../model/memory.js";
 import type { LaunchAction } from "../model/plan.js";
 import type { CloudPolicy, PoolPolicy, WorkerShape } from "../model/policy.js";
 import type { Headroom } from "../model/snapshot.js";
+import { learnedQuotaRoom } from "./adaptive.js";
 import { avoidedScopes, cloudMemory, launchBlock } from "./backoff.js";
 import { classesFor, type JobClass, packInto, remainingJobs } from "./demand.js";
 import { plural } from "./plural.js";
@@ -41,6 +42,10 @@ interface Placement {
   minTopUp: number;
   launch: number;
   absorbed: number;
+  /** Free workers (idle, booting, topping up the minimum) the absorbed jobs take. */
+  absorbedWorkers: number;
+  /** Launched to keep the warm buffer (adaptive defaults), not for any job. */
+  buffer: number;
   placedJobs: number;
   placedCpus: number;
   placedMemoryMb: number;
@@ -65,6 +70,7 @@ function headroomWorkers(headroom: Headroom | undefined, shape: WorkerShape): nu
 }
 
 function placementFor(
+  pool: PoolPolicy,
   fleet: CloudFleet,
   classes: readonly JobClass[],
   memory: Memory,
@@ -83,6 +89,9 @@ function placementFor(
   ];
   if (state.batchLimit !== undefined)
     caps.push([`slow start (${state.batchLimit} at a time)`, state.batchLimit]);
+  const learned = learnedQuotaRoom(memory, pool, policy.name, fleet.present, now);
+  if (learned !== undefined)
+    caps.push([`quota (answered at ${state.quotaSeen?.instances ?? 0} workers)`, learned]);
   let [cap, allowance] = caps[0] ?? ["", 0];
   for (const [name, value] of caps) {
     if (value < allowance) [cap, allowance] = [name, value];
@@ -98,6 +107,8 @@ function placementFor(
     minTopUp,
     launch: minTopUp,
     absorbed: 0,
+    absorbedWorkers: 0,
+    buffer: 0,
     placedJobs: 0,
     placedCpus: 0,
     placedMemoryMb: 0,
@@ -134,21 +145,27 @@ export function scaleUp(
   classes: readonly JobClass[],
   memory: Memory,
   now: number,
+  /** The persistence this tick (`auto` decides it per tick), for the reason. */
+  persistence: number = pool.persistence === "auto" ? 0 : pool.persistence,
+  /** Spare workers the warm buffer wants (adaptive defaults; 0 otherwise). */
+  spare = 0,
 ): ScaleUp {
   const placements = fleets
-    .map((fleet) => placementFor(fleet, classes, memory, now))
+    .map((fleet) => placementFor(pool, fleet, classes, memory, now))
     .sort(byPriority);
   const notes: string[] = [];
 
   // 1. Capacity that exists or is being made anyway takes jobs first.
   for (const placement of placements) {
     const free = placement.fleet.free + placement.minTopUp;
-    placement.absorbed = packInto(
+    const packed = packInto(
       placement.classes,
       placement.fleet.policy.worker,
       free,
       placement.fleet.policy.jobsPerWorker,
-    ).jobs;
+    );
+    placement.absorbed = packed.jobs;
+    placement.absorbedWorkers = packed.workers;
   }
 
   // 2. New workers, group by group.
@@ -193,6 +210,20 @@ export function scaleUp(
     }
   }
 
+  // 3. The warm buffer (adaptive defaults): spare workers for the work expected within a boot.
+  let short = spare;
+  for (const placement of placements)
+    short -= placement.fleet.free + placement.minTopUp - placement.absorbedWorkers;
+  for (const placement of placements) {
+    if (short <= 0) break;
+    if (placement.fleet.policy.idleTimeout !== "auto") continue;
+    const take = Math.min(short, placement.allowance - placement.launch);
+    if (take <= 0) continue;
+    placement.launch += take;
+    placement.buffer += take;
+    short -= take;
+  }
+
   const unplaced = remainingJobs(classes);
   if (unplaced > 0) notes.push(`${plural(unplaced, "job")} wait that no cloud can take this tick`);
 
@@ -201,14 +232,18 @@ export function scaleUp(
     if (placement.launch === 0) continue;
     const { policy } = placement.fleet;
     const parts: string[] = [];
-    const demandWorkers = placement.launch - placement.minTopUp;
+    const demandWorkers = placement.launch - placement.minTopUp - placement.buffer;
     if (demandWorkers > 0) {
       parts.push(
-        `${plural(placement.placedJobs, "idle job")} (${placement.placedCpus} cpus, ${placement.placedMemoryMb} MB) waiting ≥ ${formatDuration(pool.persistence)}: need ${plural(demandWorkers, `new ${shapeText(policy.worker)} worker`)}`,
+        `${plural(placement.placedJobs, "idle job")} (${placement.placedCpus} cpus, ${placement.placedMemoryMb} MB) waiting ≥ ${formatDuration(persistence)}${pool.persistence === "auto" ? " (persistence auto)" : ""}: need ${plural(demandWorkers, `new ${shapeText(policy.worker)} worker`)}`,
       );
     }
     if (placement.minTopUp > 0)
       parts.push(`${placement.minTopUp} to keep minWorkers ${policy.minWorkers}`);
+    if (placement.buffer > 0)
+      parts.push(
+        `${plural(placement.buffer, "spare worker")} for the jobs expected within one boot (warm buffer of ${spare}, idleTimeout auto)`,
+      );
     if (placement.absorbed > 0)
       parts.push(`${plural(placement.absorbed, "more job")} fit on workers booting or idle`);
     if (placement.leftWaiting > 0) {

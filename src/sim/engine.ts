@@ -7,6 +7,7 @@
 import { Writable } from "node:stream";
 import Logger from "bunyan";
 import {
+  CLASSIC_PERSISTENCE,
   DEFAULT_ACTION_CONCURRENCY,
   DEFAULT_SIM_NEGOTIATION_INTERVAL,
   SIM_HORIZON_AFTER_TRACE,
@@ -18,6 +19,7 @@ import { ERROR_KINDS, type ErrorKind } from "../model/errors.js";
 import { emptyMemory, type Memory } from "../model/memory.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
+import { adaptiveTimers } from "../policy/adaptive.js";
 import { cloudMemory, launchBlock } from "../policy/backoff.js";
 import type { Provider } from "../providers/provider.js";
 import { SimulatedCloud } from "../providers/simulated.js";
@@ -196,12 +198,16 @@ export async function simulate(
   const seer = policy.oracle?.(pool);
   const planner = seer?.planner ?? policy.planner;
   const interval = config.global.tickInterval;
-  const timers = [
-    ...new Set([
-      rules.persistence,
-      ...rules.clouds.flatMap((c) => [c.idleTimeout, c.bootTimeout]),
-      ...(policy.timers ?? []),
-    ]),
+  const fixed = (value: number | "auto"): number[] => (value === "auto" ? [] : [value]);
+  const staticTimers = [
+    ...fixed(rules.persistence),
+    ...(rules.persistence === "auto" ? [CLASSIC_PERSISTENCE] : []),
+    ...rules.clouds.flatMap((c) => [...fixed(c.idleTimeout), c.bootTimeout]),
+    ...(policy.timers ?? []),
+  ];
+  // The adaptive defaults' timers move with what the planner learned: asked again at every wake.
+  const timersNow = (learned: Memory) => [
+    ...new Set([...staticTimers, ...adaptiveTimers(rules, learned)]),
   ];
   const log = quietLog();
   const lastSubmission = jobs.reduce((latest, job) => Math.max(latest, job.submitAt), 0);
@@ -289,7 +295,16 @@ export async function simulate(
     );
     if (quiet && openGaps.length === 0) {
       const wake = Math.min(
-        nextChange(now, result.snapshot, memory, pool, clouds, timers, observation, epoch),
+        nextChange(
+          now,
+          result.snapshot,
+          memory,
+          pool,
+          clouds,
+          timersNow(memory),
+          observation,
+          epoch,
+        ),
         // The oracle's own next decision (a launch ahead of an arrival), if it is later than now.
         seer?.wakeAt === undefined ? Number.POSITIVE_INFINITY : Math.max(now + 1, seer.wakeAt(now)),
         // A schedule window opening or closing changes the bounds in force.
@@ -361,6 +376,9 @@ function nextChange(
     }
   }
   for (const job of snapshot.jobs) for (const timer of timers) crossing(job.idleSince + timer);
+  // The adaptive defaults' warm buffer ends when no job has arrived for one of their timers.
+  const arrived = memory.demand?.lastArrival;
+  if (arrived !== undefined) for (const timer of timers) crossing(arrived + timer);
   return wake;
 }
 

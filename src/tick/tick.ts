@@ -8,6 +8,7 @@ import type { Memory } from "../model/memory.js";
 import type { Action, Plan } from "../model/plan.js";
 import type { PoolPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
+import { rememberDemand, rememberQuota } from "../policy/adaptive.js";
 import { type CallOutcome, rememberFaults, rememberOutcome } from "../policy/backoff.js";
 import { rememberJoined } from "../policy/joined.js";
 import { plan } from "../policy/plan.js";
@@ -160,11 +161,17 @@ export async function runTick(input: TickInput): Promise<TickResult> {
   for (const gap of snapshot.gaps)
     log.warn({ gap }, `observation gap in ${gap.cloud ?? gap.source}: ${gap.message}`);
   // What the clouds took back (spot reclaimed, no valid host) counts before this tick's plan.
-  const observed = rememberSight(
-    rememberJoined(
-      rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random),
+  const observed = rememberDemand(
+    input.memory,
+    rememberSight(
+      rememberJoined(
+        rememberFaults(input.memory, snapshot.workers, policy.clouds, now, input.random),
+        snapshot,
+        policy.clouds,
+      ),
       snapshot,
-      policy.clouds,
+      policy,
+      now,
     ),
     snapshot,
     policy,
@@ -206,6 +213,7 @@ export async function runTick(input: TickInput): Promise<TickResult> {
     const cloud = policy.clouds.find((c) => c.name === outcome.cloud);
     if (cloud !== undefined) memory = rememberOutcome(memory, outcome, cloud, now, input.random);
   }
+  memory = rememberQuota(memory, outcomes, snapshot, policy, now);
   for (const cloud of policy.clouds) {
     const before = input.memory.clouds[cloud.name];
     const after = memory.clouds[cloud.name];

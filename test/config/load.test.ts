@@ -22,6 +22,20 @@ async function problemsOf(files: Record<string, string>): Promise<ConfigProblem[
   return [...error.problems];
 }
 
+test("persistence and idleTimeout default to auto, and auto may be written", async (t) => {
+  const dir = await configDir({
+    "autoscaler.yaml": VALID_GLOBAL,
+    "clouds.d/a.yaml": VALID_CLOUD.replace("idleTimeout: 10m\n", ""),
+    "clouds.d/b.yaml": VALID_CLOUD.replace("idleTimeout: 10m", "idleTimeout: auto"),
+  });
+  const config = await loadConfig(dir);
+  t.is(config.global.persistence, "auto");
+  t.deepEqual(
+    config.clouds.map((c) => c.idleTimeout),
+    ["auto", "auto"],
+  );
+});
+
 test("a valid directory loads with every default filled in and durations in seconds", async (t) => {
   const dir = await configDir({
     "autoscaler.yaml": VALID_GLOBAL,
@@ -35,6 +49,7 @@ test("a valid directory loads with every default filled in and durations in seco
   t.is(config.clouds.length, 1);
   const [cloud] = config.clouds;
   t.is(cloud?.name, "site-os");
+  // Written 10m: an explicit number is honoured as before.
   t.is(cloud?.idleTimeout, 600);
   t.is(cloud?.bootTimeout, defaults.DEFAULT_BOOT_TIMEOUT);
   t.is(cloud?.worker.gpus, 0);
@@ -121,6 +136,16 @@ const broken: BrokenCase[] = [
       "clouds.d/a.yaml": cloudWith("idleTimeout: 10m", "idleTimeout: 10 minutes"),
     },
     expect: [{ file: "clouds.d/a.yaml", line: 9, field: "idleTimeout", message: /duration/ }],
+  },
+  {
+    title: "idleTimeout is auto or a duration, and an error says so with its line",
+    files: {
+      "autoscaler.yaml": VALID_GLOBAL,
+      "clouds.d/a.yaml": cloudWith("idleTimeout: 10m", "idleTimeout: automatic"),
+    },
+    expect: [
+      { file: "clouds.d/a.yaml", line: 9, field: "idleTimeout", message: /auto, or a duration/ },
+    ],
   },
   {
     title: "a missing required field is reported at its parent",

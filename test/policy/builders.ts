@@ -3,17 +3,17 @@
  * policy file would get one, and small readers of a plan's actions.
  */
 import {
+  CLASSIC_IDLE_TIMEOUT,
+  CLASSIC_PERSISTENCE,
   DEFAULT_BACKOFF_INITIAL,
   DEFAULT_BACKOFF_MAX,
   DEFAULT_BACKOFF_TRANSIENT,
   DEFAULT_BOOT_TIMEOUT,
   DEFAULT_COST_PER_HOUR,
   DEFAULT_GPUS,
-  DEFAULT_IDLE_TIMEOUT,
   DEFAULT_JOB_CONSTRAINT,
   DEFAULT_MAX_LAUNCH_PER_TICK,
   DEFAULT_MIN_WORKERS,
-  DEFAULT_PERSISTENCE,
   DEFAULT_PRIORITY,
   DEFAULT_SHARE,
 } from "../../src/config/defaults.js";
@@ -50,7 +50,7 @@ export function cloud(overrides: CloudOverrides = {}): CloudPolicy {
     minWorkers: DEFAULT_MIN_WORKERS,
     maxWorkers: 20,
     jobs: DEFAULT_JOB_CONSTRAINT,
-    idleTimeout: DEFAULT_IDLE_TIMEOUT,
+    idleTimeout: CLASSIC_IDLE_TIMEOUT,
     bootTimeout: DEFAULT_BOOT_TIMEOUT,
     maxLaunchPerTick: DEFAULT_MAX_LAUNCH_PER_TICK,
     ...rest,
@@ -66,7 +66,7 @@ export function cloud(overrides: CloudOverrides = {}): CloudPolicy {
 
 export function pool(
   clouds: readonly CloudPolicy[] = [cloud()],
-  persistence = DEFAULT_PERSISTENCE,
+  persistence: PoolPolicy["persistence"] = CLASSIC_PERSISTENCE,
 ): PoolPolicy {
   return { pool: "test", persistence, clouds };
 }
@@ -105,7 +105,7 @@ export function booting(
 export function job(id: string, overrides: Partial<IdleJob> = {}): IdleJob {
   return {
     id,
-    idleSince: NOW - 2 * DEFAULT_PERSISTENCE,
+    idleSince: NOW - 2 * CLASSIC_PERSISTENCE,
     cpus: 1,
     memoryMb: 2048,
     gpus: 0,

@@ -13,6 +13,7 @@ import type {
   Snapshot,
   Worker,
 } from "../../src/model/snapshot.js";
+import { spareTarget } from "../../src/policy/adaptive.js";
 import { plan } from "../../src/policy/plan.js";
 import { cloud, launchActions, launched, NOW, terminateActions } from "./builders.js";
 
@@ -37,7 +38,7 @@ const cloudArb = fc
     cpus: fc.constantFrom(1, 2, 4, 8),
     memoryMb: fc.constantFrom(2048, 4096, 8192, 16384),
     gpus: fc.constantFrom(0, 0, 1, 2),
-    idleTimeout: fc.integer({ min: 0, max: 1200 }),
+    idleTimeout: fc.oneof(fc.integer({ min: 0, max: 1200 }), fc.constant("auto" as const)),
     bootTimeout: fc.integer({ min: 60, max: 1200 }),
     maxLaunchPerTick: fc.integer({ min: 1, max: 10 }),
   })
@@ -119,14 +120,31 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
     memories: fc.array(memoryArb, { minLength: 4, maxLength: 4 }),
     headrooms: fc.array(sometimes(headroomArb, 2), { minLength: 4, maxLength: 4 }),
     gaps: gapsArb,
-    persistence: fc.constantFrom(0, 60, 120),
+    persistence: fc.constantFrom(0, 60, 120, "auto" as const),
     now: fc.integer({ min: NOW, max: NOW + 100_000 }),
+    /** What the adaptive defaults learned: arrival gaps, the last arrival's age, recent frees. */
+    learned: sometimes(
+      fc.record({
+        gaps: fc.array(fc.integer({ min: 0, max: 4000 }), { maxLength: 20 }),
+        lastAge: fc.integer({ min: 0, max: 5000 }),
+        frees: fc.array(fc.integer({ min: 0, max: 3000 }), { maxLength: 10 }),
+        quotaAt: sometimes(fc.integer({ min: 0, max: 8 }), 1),
+      }),
+      1,
+    ),
   })
-  .map(({ clouds, workers, jobs, memories, headrooms, gaps, persistence, now }) => {
+  .map(({ clouds, workers, jobs, memories, headrooms, gaps, persistence, now, learned }) => {
     const policies: CloudPolicy[] = clouds.map((c, i) =>
       cloud({ ...c, name: NAMES[i] ?? FOREIGN }),
     );
     const memory: Memory = { clouds: {} };
+    if (learned !== undefined)
+      memory.demand = {
+        gaps: learned.gaps,
+        lastArrival: now - learned.lastAge,
+        frees: learned.frees.map((ago) => now - ago),
+        busy: [],
+      };
     const views: Record<string, { headroom?: Headroom }> = {};
     NAMES.forEach((name, i) => {
       const m = memories[i];
@@ -147,6 +165,8 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
             message: "c",
           };
         }
+        if (learned?.quotaAt !== undefined)
+          state.quotaSeen = { instances: learned.quotaAt, at: now - 60 };
         memory.clouds[name] = state;
       }
       const headroom = headrooms[i];
@@ -207,7 +227,8 @@ function eligibleFitting(s: Scenario, c: CloudPolicy): number {
   if (s.snapshot.gaps.some((g) => g.source === "queue")) return 0;
   return s.snapshot.jobs.filter(
     (j) =>
-      j.idleSince <= s.now - s.policy.persistence &&
+      // `auto` counts a job at once at the earliest.
+      j.idleSince <= s.now - (s.policy.persistence === "auto" ? 0 : s.policy.persistence) &&
       j.clouds.includes(c.name) &&
       Math.max(1, j.cpus) <= c.worker.cpus &&
       j.memoryMb <= c.worker.memoryMb &&
@@ -284,29 +305,39 @@ property("c. no launch into a cloud backing off, disabled or unobserved", (s, r)
   }
 });
 
-property("d. never more launched than eligible jobs plus the minWorkers shortfall need", (s, r) => {
-  const counts = launched(r);
-  let anyDemand = false;
-  let allAtMin = true;
-  for (const c of s.policy.clouds) {
-    const fitting = eligibleFitting(s, c);
-    const remaining = nonGone(s, c.name) - terminatedIn(r, c.name);
-    const shortfall = Math.max(0, c.minWorkers - remaining);
-    const launches = counts[c.name] ?? 0;
-    check(
-      launches <= fitting + shortfall,
-      () => `${c.name}: ${launches} launched > ${fitting} jobs + ${shortfall} below minWorkers`,
-    );
-    anyDemand ||= fitting > 0;
-    allAtMin &&= shortfall === 0;
-  }
-  if (!anyDemand && allAtMin) {
-    check(
-      r.actions.every((a) => a.kind !== "launch"),
-      () => "launch with no demand and every cloud at min",
-    );
-  }
-});
+property(
+  "d. never more launched than eligible jobs, the minWorkers shortfall and the warm buffer need",
+  (s, r) => {
+    const counts = launched(r);
+    // idleTimeout auto keeps this many spare workers while jobs keep arriving (pool-wide).
+    const spare = spareTarget(s.memory, s.policy, s.now);
+    let buffered = 0;
+    let anyDemand = false;
+    let allAtMin = true;
+    for (const c of s.policy.clouds) {
+      const fitting = eligibleFitting(s, c);
+      const remaining = nonGone(s, c.name) - terminatedIn(r, c.name);
+      const shortfall = Math.max(0, c.minWorkers - remaining);
+      const launches = counts[c.name] ?? 0;
+      const buffer = c.idleTimeout === "auto" ? Math.max(0, launches - fitting - shortfall) : 0;
+      buffered += buffer;
+      check(
+        launches <= fitting + shortfall + buffer && buffer <= spare,
+        () =>
+          `${c.name}: ${launches} launched > ${fitting} jobs + ${shortfall} below minWorkers + ${buffer} spare of ${spare}`,
+      );
+      anyDemand ||= fitting > 0;
+      allAtMin &&= shortfall === 0;
+    }
+    check(buffered <= spare, () => `${buffered} spare workers launched, the buffer is ${spare}`);
+    if (!anyDemand && allAtMin && spare === 0) {
+      check(
+        r.actions.every((a) => a.kind !== "launch"),
+        () => "launch with no demand and every cloud at min",
+      );
+    }
+  },
+);
 
 property("e. nothing is terminated in a cloud whose listing failed this tick", (s, r) => {
   for (const gap of s.snapshot.gaps) {

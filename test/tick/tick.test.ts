@@ -282,6 +282,8 @@ test("a cloud answering quota backs off and the lower-priority cloud gets the sp
 });
 
 test("a backoff still running blocks launches into that cloud on the next ticks", async (t) => {
+  // A fixed idleTimeout (the default before `auto`): under the adaptive defaults the cloud's
+  // quota answer is also remembered, and the probe waits AUTO_QUOTA_HOLD (test/policy/adaptive).
   const sim = simulation(
     {
       cheap: {
@@ -294,12 +296,14 @@ test("a backoff still running blocks launches into that cloud on the next ticks"
         },
         priority: 1,
         maxWorkers: 10,
+        idleTimeout: "10m",
         backoff: { initial: "10m", max: "10m" },
       },
       dear: {
         provider: { bootDelay: 60, bootSpread: 0, joinDelay: 30 },
         priority: 2,
         maxWorkers: 1,
+        idleTimeout: "10m",
       },
     },
     // More work than both clouds can hold: demand stays unmet tick after tick.

@@ -34,14 +34,16 @@ function parseList(text: string, command: string): unknown[] {
 export function parseClassAds(stdout: string, command: string): ClassAd[] {
   const text = stdout.trim();
   if (text === "") return [];
-  let ads = parseList(
+  const ads = parseList(
     text.indexOf(LIST_BOUNDARY) < 0 ? text : text.slice(0, text.indexOf(LIST_BOUNDARY) + 2),
     command,
   );
   for (let at = text.indexOf(LIST_BOUNDARY); at >= 0; ) {
     const next = text.indexOf(LIST_BOUNDARY, at + 1);
     const list = text.slice(at + 3, next < 0 ? text.length : next + 2);
-    ads = ads.concat(parseList(list, command));
+    // Appended in place: concat copies every ad so far for each list, quadratic with many
+    // schedds; one by one, as spreading a list of 100 k ads would overflow the call stack.
+    for (const ad of parseList(list, command)) ads.push(ad);
     at = next;
   }
   for (let index = 0; index < ads.length; index += 1) {

@@ -65,7 +65,16 @@ export async function readYaml(
   }
   const lineCounter = new LineCounter();
   // uniqueKeys: checked below in one pass (the library's own check is quadratic in the keys).
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  let document: ReturnType<typeof parseDocument>;
+  try {
+    document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  } catch (error) {
+    // Thousands of nested collections can overflow the stack in the library's parser, past its
+    // own error handling (`- - - …` then a stray `]`: a 6 KB file).
+    const why = error instanceof Error ? error.message : String(error);
+    problems.push({ file, field: "", message: `YAML: ${why}` });
+    return undefined;
+  }
   if (document.errors.length > 0) {
     for (const error of document.errors) {
       const line = error.linePos?.[0]?.line ?? lineCounter.linePos(error.pos[0]).line;
@@ -235,7 +244,8 @@ function validate<S extends z.ZodType>(
 ): z.output<S> | undefined {
   const result = schema.safeParse(source.value);
   if (result.success) return result.data;
-  problems.push(...issueProblems(source, result.error.issues));
+  // One by one: spreading 100 k problems (a file of unknown keys) overflows the call stack.
+  for (const problem of issueProblems(source, result.error.issues)) problems.push(problem);
   return undefined;
 }
 
@@ -289,7 +299,7 @@ async function loadCloud(
       cloud.userDataPath = path;
       const templateProblems = await checkUserDataFile(path);
       if (templateProblems.length > 0) {
-        problems.push(...templateProblems);
+        for (const problem of templateProblems) problems.push(problem);
         return undefined;
       }
     } else {

@@ -301,3 +301,18 @@ test("a perJob pilot (CONDOR_AUTOSCALER_PER_JOB=1) is configured to take one job
       perJob.indexOf("SLOT_TYPE_1_PARTITIONABLE = FALSE"),
   );
 });
+
+test("each of 150 k unknown variables is reported with its line, in linear time", (t) => {
+  const text = `{{#pool}}\n${"{{x}}\n".repeat(150_000)}{{/pool}}\n`;
+  const before = process.cpuUsage();
+  const problems = checkUserDataTemplate(text, "big.mustache");
+  const cpu = process.cpuUsage(before);
+  t.is(problems.length, 150_000);
+  t.is(problems[0]?.line, 2);
+  t.is(problems.at(-1)?.line, 150_001);
+  // Counting lines from the start for each tag took minutes here.
+  t.true(
+    (cpu.user + cpu.system) / 1000 < 5000,
+    `${Math.round((cpu.user + cpu.system) / 1000)} ms of CPU`,
+  );
+});

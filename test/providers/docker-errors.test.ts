@@ -388,3 +388,25 @@ test("rslave propagation refused at start (the host's /cvmfs is a private mount)
     `docker docker1: POST /containers/c1/start: HTTP 500: ${message} (make the host's mount shared, or set cvmfsPropagation: none)`,
   );
 });
+
+test("a 409 is a name conflict by the engine's words, and a 1 MB 409 message is searched in linear time", (t) => {
+  const conflict = (message: string) =>
+    Object.assign(new Error("(HTTP code 409) unexpected"), { statusCode: 409, json: { message } });
+  t.true(
+    isNameConflict(
+      conflict(
+        'Conflict. The container name "/test-alpha-k3x9q2" is already in use by container "0b1f". You have to remove (or rename) that container to be able to reuse that name.',
+      ),
+    ),
+  );
+  t.true(isNameConflict(conflict('the name "/x" is already in use')));
+  t.false(isNameConflict(conflict("the image is in use")));
+  const before = process.cpuUsage();
+  // `name .*` scanned to the end from every "name ": over a minute of CPU.
+  t.false(isNameConflict(conflict("name ".repeat(200_000))));
+  const cpu = process.cpuUsage(before);
+  t.true(
+    (cpu.user + cpu.system) / 1000 < 5000,
+    `${Math.round((cpu.user + cpu.system) / 1000)} ms of CPU`,
+  );
+});

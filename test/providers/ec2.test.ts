@@ -5,6 +5,7 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { InstanceStateName } from "@aws-sdk/client-ec2";
 import test, { type ExecutionContext } from "ava";
 import nock from "nock";
 import { EC2_IDEMPOTENCY_WINDOW } from "../../src/config/defaults.js";
@@ -752,6 +753,37 @@ test.serial(
   },
 );
 
+test.serial(
+  "list refuses an endpoint that pages in a circle instead of asking for ever",
+  async (t) => {
+    // Found by test/fuzz: page 1 names page-2-token; answered page 1 again, it names it again.
+    const { provider } = ec2Provider();
+    const page1 = { xml: fixture("ec2_describe-instances_ours_page1.xml") };
+    const api = new Ec2Api().expect("DescribeInstances", page1).expect("DescribeInstances", page1);
+    const error = await t.throwsAsync(provider.list(), { instanceOf: ProviderError });
+    t.is(error?.kind, "transient");
+    t.regex(error?.message ?? "", /paging repeats NextToken page-2-token/);
+    t.is(api.calls("DescribeInstances").length, 2);
+    allAnswered(t, api);
+  },
+);
+
+test.serial(
+  "list reads a reservation of 130 k instances without overflowing the stack",
+  async (t) => {
+    // Found by test/fuzz: a reservation's instances were appended with push(...instances).
+    const page = fixture("ec2_describe-instances_ours_page2.xml");
+    const open = "<instancesSet>";
+    const start = page.indexOf(open) + open.length;
+    const items = "<item><instanceId>i-1</instanceId></item>".repeat(130_000);
+    const xml = page.slice(0, start) + items + page.slice(page.indexOf("</instancesSet>"));
+    const { provider } = ec2Provider();
+    const api = new Ec2Api().expect("DescribeInstances", { xml });
+    t.is((await provider.list()).length, 130_001, "and the one of the sample's other reservation");
+    allAnswered(t, api);
+  },
+);
+
 test.serial("list of an empty reservation set is empty", async (t) => {
   const { provider } = ec2Provider();
   const api = new Ec2Api().expect("DescribeInstances", {
@@ -878,6 +910,21 @@ test("no credentials at all (the SDK's CredentialsProviderError, before any requ
   const error = classifyEc2Error(noCredentials);
   t.is(error.kind, "auth");
   t.is(error.message, "CredentialsProviderError: Could not load credentials from any providers");
+});
+
+test("an error code or a state that is a name every object has (constructor, toString) is no known one", (t) => {
+  // Found by test/fuzz: the tables were indexed through the prototype, giving Object for a kind.
+  const error = (name: string, status: number) =>
+    classifyEc2Error(
+      Object.assign(new Error("no"), { name, $metadata: { httpStatusCode: status } }),
+    );
+  t.is(error("constructor", 503).kind, "transient");
+  t.is(error("toString", 400).kind, "config");
+  t.is(error("hasOwnProperty", 500).kind, "transient");
+  const { provider } = ec2Provider();
+  // The SDK passes the answer's text through, whatever its type says.
+  for (const state of ["constructor", "__proto__", "toString"] as unknown as InstanceStateName[])
+    t.is(provider.toInstance({ InstanceId: "i-1", State: { Name: state } }).status, "failed");
 });
 
 test.serial(

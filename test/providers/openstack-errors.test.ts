@@ -12,7 +12,7 @@ import {
   type HttpAnswer,
   parseRetryAfter,
 } from "../../src/providers/openstack/errors.js";
-import { gotSender } from "../../src/providers/openstack/http.js";
+import { gotSender, joinUrl } from "../../src/providers/openstack/http.js";
 import { fixtureText } from "./openstack-support.js";
 import { START } from "./settings.js";
 
@@ -280,3 +280,48 @@ test.serial(
     t.true(sent < 64 * 1024 * 1024, "the server was not read to its end");
   },
 );
+
+/** CPU milliseconds `work` takes. */
+function cpuMs(work: () => void): number {
+  const before = process.cpuUsage();
+  work();
+  const cpu = process.cpuUsage(before);
+  return (cpu.user + cpu.system) / 1000;
+}
+
+test("a 1 MB body of '<' without '>' is read in linear time", (t) => {
+  let message = "";
+  // `<[^>]*>` scanned to the end of the body from every '<': minutes of CPU.
+  const spent = cpuMs(() => {
+    message = errorDetail("<".repeat(1024 * 1024)).message;
+  });
+  t.true(spent < 5000, `${Math.round(spent)} ms of CPU`);
+  t.true(message.startsWith("<<<") && message.length <= 301);
+  t.is(errorDetail("<b>Bad <i>gateway</i></b> <<x>").message, "Bad gateway <");
+});
+
+test("a Retry-After too long to be a number is unreadable, not a wait for ever", (t) => {
+  t.is(parseRetryAfter("9".repeat(400), START), undefined);
+  const error = classifyAnswer(
+    answer(429, "slow down", { "retry-after": "9".repeat(400) }),
+    CALL,
+    START,
+  );
+  t.is(error.kind, "throttled");
+  t.is(error.retryAfterSeconds, undefined);
+});
+
+test("joinUrl puts one slash between base and path, in linear time on a URL of 1 M slashes", (t) => {
+  t.is(
+    joinUrl("http://nova:8774/v2.1//", "/servers?limit=1"),
+    "http://nova:8774/v2.1/servers?limit=1",
+  );
+  t.is(joinUrl("http://nova:8774/v2.1", "servers"), "http://nova:8774/v2.1/servers");
+  let joined = "";
+  // `/\/+$/` tried every slash as the start of the trailing run: minutes of CPU.
+  const spent = cpuMs(() => {
+    joined = joinUrl(`http://nova${"/".repeat(1024 * 1024)}x`, "servers");
+  });
+  t.true(spent < 5000, `${Math.round(spent)} ms of CPU`);
+  t.true(joined.endsWith("/x/servers"));
+});

@@ -686,6 +686,34 @@ test.serial("list: a malformed answer is a transient failure, not an empty cloud
   t.regex(error?.message ?? "", /unexpected answer/);
 });
 
+test("a Nova status that is a name every object has (constructor, toString) is an unknown one: running", (t) => {
+  // Found by test/fuzz: STATUS_BY_NOVA was indexed through the prototype, giving Object.
+  const { provider } = openstack();
+  for (const status of ["constructor", "__proto__", "toString"]) {
+    const server = { id: "9168b536", name: `${POOL}-${CLOUD}-9168b536`, status };
+    t.is(provider.toInstance(server).status, "running");
+  }
+});
+
+test.serial("list: a page of 130 k servers is read without overflowing the stack", async (t) => {
+  // Found by test/fuzz: the items of a page were appended with push(...items).
+  const servers = Array.from({ length: 130_000 }, (_, i) => ({
+    id: `s${i}`,
+    name: "",
+    status: "",
+  }));
+  const send: Send = async (request) =>
+    request.url.endsWith(TOKENS_PATH)
+      ? {
+          status: 201,
+          headers: { "x-subject-token": SAMPLE_TOKEN },
+          body: JSON.stringify(tokenBody(START)),
+        }
+      : { status: 200, headers: {}, body: JSON.stringify({ servers }) };
+  const { provider } = openstack({ send });
+  t.deepEqual(await provider.list(), [], "none of them is ours");
+});
+
 // ---- terminate ----
 
 test.serial("terminate: DELETE each server; 404 counts as done", async (t) => {

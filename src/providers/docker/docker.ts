@@ -96,6 +96,11 @@ const STATUS_BY_STATE: Readonly<Record<string, InstanceStatus>> = {
   dead: "failed",
 };
 
+/** Own keys only: a state such as "constructor" would find Object's through the prototype. */
+function statusOfState(state: string): InstanceStatus | undefined {
+  return Object.hasOwn(STATUS_BY_STATE, state) ? STATUS_BY_STATE[state] : undefined;
+}
+
 function exitCodeOf(status: string): number | undefined {
   const match = /^Exited \((-?\d+)\)/.exec(status);
   return match === null ? undefined : Number(match[1]);
@@ -206,7 +211,7 @@ export class DockerProvider implements Provider {
           `docker ${host.name}: GET /containers/json: malformed answer: ${parsed.error.issues[0]?.message ?? ""}`,
           { scope: `host=${host.name}` },
         );
-      const live = parsed.data.filter((c) => STATUS_BY_STATE[c.State] !== "gone");
+      const live = parsed.data.filter((c) => statusOfState(c.State) !== "gone");
       const containers = parsed.data.filter(
         (c) => c.Labels?.[OWNER_TAGS.cloud] === this.context.cloud,
       );
@@ -265,7 +270,7 @@ export class DockerProvider implements Provider {
             ? `docker ${survey.host.name} skipped this tick (never listed yet): ${survey.error.message}`
             : `docker ${survey.host.name} skipped this tick, its ${last.length} containers as last seen: ${survey.error.message}`,
         );
-        instances.push(...(last ?? []));
+        for (const instance of last ?? []) instances.push(instance);
         continue;
       }
       const seen = await Promise.all(
@@ -275,7 +280,8 @@ export class DockerProvider implements Provider {
         survey.host.name,
         seen.filter((instance) => instance.status !== "gone"),
       );
-      instances.push(...seen);
+      // One by one: spreading 100 k containers overflows the call stack.
+      for (const instance of seen) instances.push(instance);
     }
     if (failed.length === 0) await this.directories.sweep(instances);
     return instances;
@@ -284,7 +290,7 @@ export class DockerProvider implements Provider {
   private async instanceOf(host: DockerEndpoint, container: ContainerSummary): Promise<Instance> {
     const name = nameOf(container);
     this.hostOf.set(name, host.name);
-    const status = STATUS_BY_STATE[container.State] ?? "booting";
+    const status = statusOfState(container.State) ?? "booting";
     const address = addressOf(container);
     const instance: Instance = {
       id: name,

@@ -50,10 +50,17 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/**
+ * How much of a 409's message is searched: the engine's "name … is already in use" is about 250
+ * characters, and `name .*` scans to the end from every "name ", quadratic in a long message.
+ */
+const CONFLICT_TEXT_MAX = 1024;
+
 /** A 409 on create: the name is taken (a retry with another name will do). */
 export function isNameConflict(error: unknown): boolean {
   return (
-    statusOf(error) === 409 && /name .* (is )?already in use|Conflict/i.test(engineMessage(error))
+    statusOf(error) === 409 &&
+    /name .* (is )?already in use|Conflict/i.test(engineMessage(error).slice(0, CONFLICT_TEXT_MAX))
   );
 }
 

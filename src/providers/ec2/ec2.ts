@@ -254,7 +254,7 @@ export class Ec2Provider implements Provider {
           new RunInstancesCommand(this.runRequest(placement, remaining, now, userData, intent)),
         );
         const instances = (answer.Instances ?? []).map((i) => this.toInstance(i));
-        launched.push(...instances);
+        for (const instance of instances) launched.push(instance);
         // Fewer than asked here: the rest may fit the next type or zone.
         if (instances.length < remaining) {
           scopeErrors.push(
@@ -322,6 +322,7 @@ export class Ec2Provider implements Provider {
 
   private async describeAll(input: DescribeInstancesCommandInput): Promise<Ec2Instance[]> {
     const instances: Ec2Instance[] = [];
+    const tokens = new Set<string>();
     let token: string | undefined;
     do {
       const page = await this.client.send(
@@ -330,9 +331,17 @@ export class Ec2Provider implements Provider {
           ...(token === undefined ? {} : { NextToken: token }),
         }),
       );
+      // One by one: spreading a reservation of 100 k instances overflows the call stack.
       for (const reservation of page.Reservations ?? [])
-        instances.push(...(reservation.Instances ?? []));
+        for (const instance of reservation.Instances ?? []) instances.push(instance);
       token = page.NextToken === undefined || page.NextToken === "" ? undefined : page.NextToken;
+      // An endpoint that names a page it gave already would be asked for ever.
+      if (token !== undefined && tokens.has(token))
+        throw new ProviderError(
+          "transient",
+          `DescribeInstances: paging repeats NextToken ${token}`,
+        );
+      if (token !== undefined) tokens.add(token);
     } while (token !== undefined);
     return instances;
   }
@@ -359,7 +368,9 @@ export class Ec2Provider implements Provider {
       id,
       cloud: this.cloud,
       name: `${this.context.pool}-${this.cloud}-${id.replace(/^i-/, "").slice(-8)}`,
-      status: STATUS_BY_STATE[state] ?? "failed",
+      // Own keys only: a state such as "constructor" would find Object's through the prototype.
+      status:
+        (Object.hasOwn(STATUS_BY_STATE, state) ? STATUS_BY_STATE[state] : undefined) ?? "failed",
       launchedAt: (found.LaunchTime?.getTime() ?? this.context.clock.now() * 1000) / 1000,
     };
     if (found.PrivateIpAddress !== undefined) instance.address = found.PrivateIpAddress;

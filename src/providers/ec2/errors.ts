@@ -78,8 +78,10 @@ export function classifyEc2Error(error: unknown, scope?: string): ProviderError 
       ? shape.$metadata.httpStatusCode
       : undefined;
   const message = `${code}: ${typeof shape.message === "string" ? shape.message : String(error)}`;
-  let kind: ErrorKind = KIND_BY_CODE[code] ?? "transient";
-  if (KIND_BY_CODE[code] === undefined) {
+  // Own keys only: a code such as "constructor" would find Object's through the prototype.
+  const known = Object.hasOwn(KIND_BY_CODE, code) ? KIND_BY_CODE[code] : undefined;
+  let kind: ErrorKind = known ?? "transient";
+  if (known === undefined) {
     if (code.startsWith("InvalidAMIID.")) kind = "config";
     else if (status !== undefined && status >= 400 && status < 500 && !NETWORK_CODES.has(code))
       kind = "config";

@@ -153,7 +153,8 @@ export class OpenStackApi {
         `${path}${query({ ...params, limit: PAGE_SIZE, marker })}`,
         shape,
       );
-      items.push(...page.items);
+      // One by one: spreading a page of 100 k items overflows the call stack.
+      for (const item of page.items) items.push(item);
       const next = page.links.find((l) => l.rel === "next");
       const last = page.items.at(-1);
       if (next === undefined || last === undefined) return items;

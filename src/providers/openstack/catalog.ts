@@ -126,7 +126,7 @@ export class OpenStackCatalog {
       while (path !== undefined && !seen.has(path)) {
         seen.add(path);
         const page: z.infer<typeof imagesPage> = await this.api.get("image", path, imagesPage);
-        found.push(...page.images);
+        for (const image of page.images) found.push(image);
         path = page.next;
       }
       // Glance filters by name already; checking again costs nothing and guards against a proxy.

@@ -59,7 +59,8 @@ export function errorDetail(body: string): ErrorDetail {
 
 function plainText(body: string): string {
   const text = body
-    .replace(/<[^>]*>/g, " ")
+    // Not `<[^>]*>`: on a body of many `<` and no `>` that scans to the end from each of them.
+    .replace(/<[^<>]*>/g, " ")
     .replace(/\s+/g, " ")
     .trim();
   return clip(text === "" ? "(empty body)" : text);
@@ -82,7 +83,11 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
   if (value === undefined) return undefined;
   const text = value.trim();
   if (text === "") return undefined;
-  if (/^\d+(?:\.\d+)?$/.test(text)) return Math.ceil(Number(text));
+  if (/^\d+(?:\.\d+)?$/.test(text)) {
+    const seconds = Math.ceil(Number(text));
+    // Hundreds of digits make Infinity: as unreadable as garbage, not "wait for ever".
+    return Number.isFinite(seconds) ? seconds : undefined;
+  }
   const at = Date.parse(text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, Math.ceil(at / 1000 - now));

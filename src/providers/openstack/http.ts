@@ -95,7 +95,10 @@ export function parseAnswer<T>(schema: z.ZodType<T>, answer: HttpAnswer, call: s
 
 /** `base` + `path` with exactly one slash between them; `path` may carry a query. */
 export function joinUrl(base: string, path: string): string {
-  return `${base.replace(/\/+$/, "")}/${path.replace(/^\/+/, "")}`;
+  // Not /\/+$/: on a catalog URL with a long run of slashes inside, that regex is quadratic.
+  let end = base.length;
+  while (end > 0 && base[end - 1] === "/") end -= 1;
+  return `${base.slice(0, end)}/${path.replace(/^\/+/, "")}`;
 }
 
 /** A query string (with its `?`) from defined parameters, in the order given. */

@@ -329,7 +329,11 @@ export class OpenStackProvider implements Provider {
 
   toInstance(server: Server): Instance {
     const deleting = server.status === "ACTIVE" && server["OS-EXT-STS:task_state"] === "deleting";
-    const status: InstanceStatus = deleting ? "gone" : (STATUS_BY_NOVA[server.status] ?? "running");
+    // Own keys only: a status such as "constructor" would find Object's through the prototype.
+    const known = Object.hasOwn(STATUS_BY_NOVA, server.status)
+      ? STATUS_BY_NOVA[server.status]
+      : undefined;
+    const status: InstanceStatus = deleting ? "gone" : (known ?? "running");
     const instance: Instance = {
       id: server.id,
       cloud: this.cloud,

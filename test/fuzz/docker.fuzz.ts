@@ -40,6 +40,7 @@ import {
   type FuzzTarget,
   hiddenCrash,
   Input,
+  launchOutcome,
   mutatedSample,
   ODD_NUMBERS,
   outcomeOf,
@@ -51,8 +52,8 @@ import {
   randomText,
   renderReplies,
   replyEdit,
-  resultOutcome,
   sabotageError,
+  terminateOutcome,
   textEdit,
   textInput,
   Violation,
@@ -542,37 +543,12 @@ async function checkProvider(input: Input<DockerCase>): Promise<string> {
           },
         });
       case "launch":
-        return await outcomeOf(
-          () => provider.launch({ count: value.count, avoid: [] }),
-          ProviderError,
-          {
-            ...error,
-            value: (result) => {
-              checkInstances(result.instances);
-              expect(
-                result.instances.length <= value.count,
-                `launched ${result.instances.length} of ${value.count}`,
-              );
-              if (result.error !== undefined) checkError(result.error);
-              return resultOutcome(result.error);
-            },
-          },
-        );
+        return await launchOutcome(provider, value.count, checkError);
       case "terminate": {
         const ids = CONTAINERS.slice(0, value.count).map((c) =>
           String((c.Names as string[])[0]).slice(1),
         );
-        return await outcomeOf(() => provider.terminate(ids), ProviderError, {
-          ...error,
-          value: (result) => {
-            expect(
-              result.terminated.every((id) => ids.includes(id)),
-              "terminated ids not asked for",
-            );
-            if (result.error !== undefined) checkError(result.error);
-            return resultOutcome(result.error);
-          },
-        });
+        return await terminateOutcome(provider, ids, checkError);
       }
     }
   } finally {

@@ -28,14 +28,15 @@ import {
   type FuzzTarget,
   hiddenCrash,
   Input,
+  launchOutcome,
   outcomeOf,
   PROTOTYPE_WORDS,
   property,
   type Reply,
   renderReplies,
   replyEdit,
-  resultOutcome,
   sabotageError,
+  terminateOutcome,
   Violation,
 } from "./support.js";
 
@@ -206,32 +207,10 @@ async function checkCase(input: Input<Ec2Case>): Promise<string> {
           value: checkInstances,
         });
       case "launch":
-        return await outcomeOf(
-          () => provider.launch({ count: value.count, avoid: [] }),
-          ProviderError,
-          {
-            ...error,
-            value: (result) => {
-              checkInstances(result.instances);
-              if (result.error !== undefined) checkError(result.error);
-              for (const scoped of result.scopeErrors ?? []) checkError(scoped);
-              return resultOutcome(result.error);
-            },
-          },
-        );
+        return await launchOutcome(provider, value.count, checkError, false);
       case "terminate": {
         const ids = IDS.slice(0, value.count);
-        return await outcomeOf(() => provider.terminate(ids), ProviderError, {
-          ...error,
-          value: (result) => {
-            expect(
-              result.terminated.every((id) => ids.includes(id)),
-              "terminated ids not asked for",
-            );
-            if (result.error !== undefined) checkError(result.error);
-            return resultOutcome(result.error);
-          },
-        });
+        return await terminateOutcome(provider, ids, checkError);
       }
       case "headroom":
         return await outcomeOf(() => provider.headroom(), ProviderError, {

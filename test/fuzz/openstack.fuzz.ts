@@ -30,6 +30,7 @@ import {
   type FuzzTarget,
   hiddenCrash,
   Input,
+  launchOutcome,
   ODD_HEADER_VALUES,
   outcomeOf,
   PROTOTYPE_WORDS,
@@ -39,8 +40,8 @@ import {
   randomText,
   renderReplies,
   replyEdit,
-  resultOutcome,
   sabotageError,
+  terminateOutcome,
   Violation,
 } from "./support.js";
 
@@ -281,31 +282,10 @@ async function checkProvider(input: Input<OpenStackCase>): Promise<string> {
     case "list":
       return outcomeOf(() => provider.list(), ProviderError, { ...error, value: checkInstances });
     case "launch":
-      return outcomeOf(() => provider.launch({ count: value.count, avoid: [] }), ProviderError, {
-        ...error,
-        value: (result) => {
-          checkInstances(result.instances);
-          expect(
-            result.instances.length <= value.count,
-            `launched ${result.instances.length} of ${value.count}`,
-          );
-          if (result.error !== undefined) checkKind(result.error);
-          return resultOutcome(result.error);
-        },
-      });
+      return launchOutcome(provider, value.count, checkKind);
     case "terminate": {
       const ids = SERVER_IDS.concat(SERVER_IDS).slice(0, value.count);
-      return outcomeOf(() => provider.terminate(ids), ProviderError, {
-        ...error,
-        value: (result) => {
-          expect(
-            result.terminated.every((id) => ids.includes(id)),
-            "terminated ids not asked for",
-          );
-          if (result.error !== undefined) checkKind(result.error);
-          return resultOutcome(result.error);
-        },
-      });
+      return terminateOutcome(provider, ids, checkKind);
     }
     case "headroom":
       return outcomeOf(() => provider.headroom(), ProviderError, {

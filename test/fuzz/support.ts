@@ -4,8 +4,9 @@
  * check that only the project's own error escapes, and the mutations applied to real samples.
  */
 import fc from "fast-check";
-import { ERROR_KINDS } from "../../src/model/errors.js";
+import { ERROR_KINDS, ProviderError } from "../../src/model/errors.js";
 import type { Instance, InstanceStatus } from "../../src/model/snapshot.js";
+import type { Provider } from "../../src/providers/provider.js";
 
 /** Fixed, so that two runs of the suite try the same inputs; FUZZ_SEED overrides it. */
 export const DEFAULT_SEED = 20_240_611;
@@ -138,6 +139,48 @@ export async function outcomeOf<T, E extends Error>(
 /** The statistics' name of a result that may carry a ProviderError. */
 export function resultOutcome(error: { kind: string } | undefined): string {
   return error === undefined ? "result" : `result with a ${error.kind} error`;
+}
+
+/**
+ * The provider contract of launch(): valid instances, no more than asked when `bounded` (an EC2
+ * answer may list more than MaxCount, which the provider keeps), every error classified.
+ */
+export function launchOutcome(
+  provider: Pick<Provider, "launch">,
+  count: number,
+  checkError: (error: ProviderError) => void,
+  bounded = true,
+): Promise<string> {
+  return outcomeOf(() => provider.launch({ count, avoid: [] }), ProviderError, {
+    error: checkError,
+    value: (result) => {
+      checkInstances(result.instances);
+      if (bounded)
+        expect(result.instances.length <= count, `launched ${result.instances.length} of ${count}`);
+      if (result.error !== undefined) checkError(result.error);
+      for (const scoped of result.scopeErrors ?? []) checkError(scoped);
+      return resultOutcome(result.error);
+    },
+  });
+}
+
+/** The provider contract of terminate(): only ids asked for, every error classified. */
+export function terminateOutcome(
+  provider: Pick<Provider, "terminate">,
+  ids: readonly string[],
+  checkError: (error: ProviderError) => void,
+): Promise<string> {
+  return outcomeOf(() => provider.terminate(ids), ProviderError, {
+    error: checkError,
+    value: (result) => {
+      expect(
+        result.terminated.every((id) => ids.includes(id)),
+        "terminated ids not asked for",
+      );
+      if (result.error !== undefined) checkError(result.error);
+      return resultOutcome(result.error);
+    },
+  });
 }
 
 /** Programming errors: what a parser must never let out, nor hide inside a "classified" error. */

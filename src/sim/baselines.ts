@@ -214,6 +214,17 @@ function launch(room: Room, reason: string, memory: Memory, now: number): Launch
   return action;
 }
 
+/** A baseline's plan: its actions, with the demand it saw and a note for jobs no worker can hold. */
+function planOf(
+  analysis: Pick<Plan, "demand" | "unfit">,
+  workers: Plan["workers"],
+  actions: Plan["actions"],
+  notes: readonly string[],
+): Plan {
+  const { demand, unfit } = analysis;
+  return { demand, workers, actions, unfit, notes: [...notes, ...unfitNote(unfit)] };
+}
+
 function unfitNote(unfit: Plan["unfit"]): string[] {
   if (unfit.jobs === 0) return [];
   const examples = unfit.examples.join(", ");
@@ -404,14 +415,7 @@ export function elastiqClassic(options: ElastiqOptions = {}): BaselinePlanner {
       { ...policy, persistence: waitingJobsTime },
       now,
     );
-    notes.push(...unfitNote(analysis.unfit));
-    return {
-      demand: analysis.demand,
-      workers: seen.workers,
-      actions: [...launches, ...terminations],
-      unfit: analysis.unfit,
-      notes,
-    };
+    return planOf(analysis, seen.workers, [...launches, ...terminations], notes);
   };
   return baseline(planner, [waitingJobsTime, deployTime, idleTime]);
 }
@@ -527,14 +531,7 @@ export function staticPool(workers: number, options: StaticPoolOptions = {}): Ba
     }
 
     const analysis = analyseDemand(seen.queueSeen ? snapshot.jobs : [], policy, now);
-    notes.push(...unfitNote(analysis.unfit));
-    return {
-      demand: analysis.demand,
-      workers: seen.workers,
-      actions: [...launches, ...terminations],
-      unfit: analysis.unfit,
-      notes,
-    };
+    return planOf(analysis, seen.workers, [...launches, ...terminations], notes);
   };
   return baseline(planner, stuckAfter === undefined ? [] : [stuckAfter]);
 }
@@ -776,14 +773,7 @@ export function clairvoyant(
       }
 
       const analysis = analyseDemand(seen.queueSeen ? snapshot.jobs : [], policy, now);
-      notes.push(...unfitNote(analysis.unfit));
-      return {
-        demand: analysis.demand,
-        workers: seen.workers,
-        actions: [...launches, ...terminations],
-        unfit: analysis.unfit,
-        notes,
-      };
+      return planOf(analysis, seen.workers, [...launches, ...terminations], notes);
     };
     // The next decision that no pool event triggers: launching ahead of the next arrival.
     const wakeAt = (now: number) => truth.nextArrivalAfter(now + ahead) - ahead;

@@ -117,6 +117,9 @@ program
   });
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+/** A repeatable option, collected into a list; `shown` says in --help what none given means. */
+const repeatable = (flags: string, description: string, shown: string) =>
+  new Option(flags, description).argParser(collect).default([], shown);
 const number = (what: string, check: (n: number) => boolean) => (value: string) => {
   const parsed = Number(value);
   if (!check(parsed)) throw new InvalidArgumentError(`${what}: not ${value}`);
@@ -133,23 +136,26 @@ program
     "--site <dir>",
     "the clouds every policy and baseline runs on: this config directory's clouds.d (provider, boot delays, quota, failures, price, worker shape, maxWorkers)",
   )
-  .option(
-    "--policy <dir>",
-    "a policy to simulate on the site (repeatable): its autoscaler.yaml knobs and clouds.d policy fields (idleTimeout, minWorkers, priority, …); what it leaves out is the site's; default: the site's own",
-    collect,
-    [],
+  .addOption(
+    repeatable(
+      "--policy <dir>",
+      "a policy to simulate on the site (repeatable): its autoscaler.yaml knobs and clouds.d policy fields (idleTimeout, minWorkers, priority, …); what it leaves out is the site's",
+      "the site's own",
+    ),
   )
-  .option(
-    "-c, --config <dir>",
-    "a directory that is site and policy at once (repeatable, all on the same clouds; not with --site/--policy); default: the built-in demo",
-    collect,
-    [],
+  .addOption(
+    repeatable(
+      "-c, --config <dir>",
+      "a directory that is site and policy at once (repeatable, all on the same clouds; not with --site/--policy)",
+      "the built-in demo",
+    ),
   )
-  .option(
-    "--baseline <name>",
-    "also simulate elastiq-classic, static:N or clairvoyant (knows every arrival: the limit for the site) on the site (repeatable)",
-    collect,
-    [],
+  .addOption(
+    repeatable(
+      "--baseline <name>",
+      "also simulate elastiq-classic, static:N or clairvoyant (knows every arrival: the limit for the site) on the site (repeatable)",
+      "none",
+    ),
   )
   .option(
     "--seed <n>",

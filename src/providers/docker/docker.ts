@@ -18,6 +18,7 @@ import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceStatus } from "../../model/snapshot.js";
 import { untilFirstError } from "../concurrency.js";
 import { MANAGED_BY, OWNER_TAGS, type ProviderContext } from "../context.js";
+import { lookup } from "../lookup.js";
 import type {
   LaunchRequest,
   LaunchResult,
@@ -95,11 +96,6 @@ const STATUS_BY_STATE: Readonly<Record<string, InstanceStatus>> = {
   exited: "gone",
   dead: "failed",
 };
-
-/** Own keys only: a state such as "constructor" would find Object's through the prototype. */
-function statusOfState(state: string): InstanceStatus | undefined {
-  return Object.hasOwn(STATUS_BY_STATE, state) ? STATUS_BY_STATE[state] : undefined;
-}
 
 function exitCodeOf(status: string): number | undefined {
   const match = /^Exited \((-?\d+)\)/.exec(status);
@@ -211,7 +207,7 @@ export class DockerProvider implements Provider {
           `docker ${host.name}: GET /containers/json: malformed answer: ${parsed.error.issues[0]?.message ?? ""}`,
           { scope: `host=${host.name}` },
         );
-      const live = parsed.data.filter((c) => statusOfState(c.State) !== "gone");
+      const live = parsed.data.filter((c) => lookup(STATUS_BY_STATE, c.State) !== "gone");
       const containers = parsed.data.filter(
         (c) => c.Labels?.[OWNER_TAGS.cloud] === this.context.cloud,
       );
@@ -290,7 +286,7 @@ export class DockerProvider implements Provider {
   private async instanceOf(host: DockerEndpoint, container: ContainerSummary): Promise<Instance> {
     const name = nameOf(container);
     this.hostOf.set(name, host.name);
-    const status = statusOfState(container.State) ?? "booting";
+    const status = lookup(STATUS_BY_STATE, container.State) ?? "booting";
     const address = addressOf(container);
     const instance: Instance = {
       id: name,

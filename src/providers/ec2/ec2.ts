@@ -18,6 +18,7 @@ import { ProviderError } from "../../model/errors.js";
 import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceStatus } from "../../model/snapshot.js";
 import { MANAGED_BY, OWNER_TAGS, type ProviderContext } from "../context.js";
+import { lookup } from "../lookup.js";
 import type {
   LaunchRequest,
   LaunchResult,
@@ -368,9 +369,7 @@ export class Ec2Provider implements Provider {
       id,
       cloud: this.cloud,
       name: `${this.context.pool}-${this.cloud}-${id.replace(/^i-/, "").slice(-8)}`,
-      // Own keys only: a state such as "constructor" would find Object's through the prototype.
-      status:
-        (Object.hasOwn(STATUS_BY_STATE, state) ? STATUS_BY_STATE[state] : undefined) ?? "failed",
+      status: lookup(STATUS_BY_STATE, state) ?? "failed",
       launchedAt: (found.LaunchTime?.getTime() ?? this.context.clock.now() * 1000) / 1000,
     };
     if (found.PrivateIpAddress !== undefined) instance.address = found.PrivateIpAddress;

@@ -1,5 +1,6 @@
 /** EC2 error codes → the taxonomy. The policy sees the kind, never AWS's text. */
 import { type ErrorKind, ProviderError } from "../../model/errors.js";
+import { lookup } from "../lookup.js";
 
 const KIND_BY_CODE: Readonly<Record<string, ErrorKind>> = {
   InstanceLimitExceeded: "quota",
@@ -78,8 +79,7 @@ export function classifyEc2Error(error: unknown, scope?: string): ProviderError 
       ? shape.$metadata.httpStatusCode
       : undefined;
   const message = `${code}: ${typeof shape.message === "string" ? shape.message : String(error)}`;
-  // Own keys only: a code such as "constructor" would find Object's through the prototype.
-  const known = Object.hasOwn(KIND_BY_CODE, code) ? KIND_BY_CODE[code] : undefined;
+  const known = lookup(KIND_BY_CODE, code);
   let kind: ErrorKind = known ?? "transient";
   if (known === undefined) {
     if (code.startsWith("InvalidAMIID.")) kind = "config";

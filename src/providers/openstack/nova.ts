@@ -11,6 +11,7 @@ import type { PreflightCheck } from "../../model/preflight.js";
 import type { Headroom, Instance, InstanceFault, InstanceStatus } from "../../model/snapshot.js";
 import { untilFirstError } from "../concurrency.js";
 import { MANAGED_BY, OWNER_TAGS, type ProviderContext } from "../context.js";
+import { lookup } from "../lookup.js";
 import type {
   LaunchRequest,
   LaunchResult,
@@ -329,11 +330,9 @@ export class OpenStackProvider implements Provider {
 
   toInstance(server: Server): Instance {
     const deleting = server.status === "ACTIVE" && server["OS-EXT-STS:task_state"] === "deleting";
-    // Own keys only: a status such as "constructor" would find Object's through the prototype.
-    const known = Object.hasOwn(STATUS_BY_NOVA, server.status)
-      ? STATUS_BY_NOVA[server.status]
-      : undefined;
-    const status: InstanceStatus = deleting ? "gone" : (known ?? "running");
+    const status: InstanceStatus = deleting
+      ? "gone"
+      : (lookup(STATUS_BY_NOVA, server.status) ?? "running");
     const instance: Instance = {
       id: server.id,
       cloud: this.cloud,

@@ -161,6 +161,7 @@ export class Daemon {
         random: this.options.random,
         log,
         overdue: () => abandoned,
+        notesBefore: this.lastResult?.plan.notes ?? [],
         ...(this.options.recordIntents === undefined
           ? {}
           : { recordIntents: this.options.recordIntents }),

@@ -45,6 +45,12 @@ export interface TickInput extends Sources {
   timezone?: string;
   /** Launch tokens; default: random. The simulator passes a deterministic one. */
   newToken?: () => string;
+  /**
+   * The notes the previous tick logged. One that holds for hours (an open schedule window, a
+   * cap) is said at info when it first appears and at debug while it repeats, so the log keeps
+   * what changed.
+   */
+  notesBefore?: readonly string[];
 }
 
 /** A tick abandoned at its deadline, before `step`. */
@@ -201,7 +207,11 @@ export async function runTick(input: TickInput): Promise<TickResult> {
     : await writeIntents(checked, observed, input);
   const outcomes = await act(actions, input.providers, input, log);
   // After the actions they explain (a cap that held a launch back, jobs no worker fits).
-  for (const note of decided.notes) log.info({ note }, note);
+  const said = new Set(input.notesBefore ?? []);
+  for (const note of decided.notes) {
+    if (said.has(note)) log.debug({ note, repeated: true }, note);
+    else log.info({ note }, note);
+  }
   if (!input.dryRun) {
     await withdrawTerminated(outcomes, snapshot, input.condor, log);
     await withdrawOrphans(snapshot, input.condor, log);

@@ -180,6 +180,54 @@ test("observers (status, metrics) are told the bounds in force: an open window's
   t.regex(backup?.windows?.[0] ?? "", /^minWorkers 2 \(schedule "\* \* \* \* \*" for 1m\)/);
 });
 
+test("a note that repeats tick after tick is logged at info once, then at debug, and a new note at info again", async (t) => {
+  const config = await loadConfig(DEMO);
+  const clock = new ManualClock(1_700_000_000);
+  const { log, lines } = memoryLog();
+  const backends = await createBackends(config, log, { clock });
+  const policy = poolPolicy(config);
+  const hold = (cron: string) => ({
+    ...policy,
+    clouds: policy.clouds.map((cloud) =>
+      cloud.name === "backup" ? { ...cloud, schedules: [{ cron, for: 3600, hold: true }] } : cloud,
+    ),
+  });
+  // Opens every hour for an hour: the same window at every tick of this test (22:13 to 22:15).
+  const daemon = new Daemon({
+    policy: hold("0 * * * *"),
+    tickInterval: 30,
+    sources: backends,
+    clock,
+    log,
+    dryRun: false,
+    random: seededRandom(1),
+  });
+  const window = (line: LogLine) => line.msg.startsWith("backup: launches held (schedule");
+  await daemon.tick();
+  clock.advance(30);
+  await daemon.tick();
+  clock.advance(30);
+  await daemon.tick();
+  t.deepEqual(
+    lines.filter(window).map((line) => line.level),
+    [Logger.INFO, Logger.DEBUG, Logger.DEBUG],
+  );
+  lines.length = 0;
+  daemon.reload({
+    policy: hold("0 */1 * * *"),
+    sources: backends,
+    tickInterval: 30,
+    tickDeadline: 60,
+  });
+  clock.advance(30);
+  await daemon.tick();
+  t.deepEqual(
+    lines.filter(window).map((line) => line.level),
+    [Logger.INFO],
+    "another window's note is news",
+  );
+});
+
 test("a tick that throws is logged and the next tick runs", async (t) => {
   let broken = true;
   const condor: CondorPool = {

@@ -34,6 +34,15 @@ function memoryLog(): { log: Logger; lines: LogLine[] } {
   return { log, lines };
 }
 
+/** The demo's clouds on a manual clock, logging to memory. */
+async function demo() {
+  const config = await loadConfig(DEMO);
+  const clock = new ManualClock(1_700_000_000);
+  const { log, lines } = memoryLog();
+  const backends = await createBackends(config, log, { clock });
+  return { config, clock, log, lines, backends, policy: poolPolicy(config) };
+}
+
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve = () => {};
   const promise = new Promise<void>((r) => {
@@ -43,11 +52,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 test("the daemon plays the demo workload out on a manual clock: launches, runs every job, ends with no workers", async (t) => {
-  const config = await loadConfig(DEMO);
-  const clock = new ManualClock(1_700_000_000);
-  const { log, lines } = memoryLog();
-  const backends = await createBackends(config, log, { clock });
-  const policy = poolPolicy(config);
+  const { config, clock, log, lines, backends, policy } = await demo();
   const daemon = new Daemon({
     policy,
     tickInterval: config.global.tickInterval,
@@ -150,11 +155,7 @@ test("the loop runs a tick each interval of the daemon's clock", async (t) => {
 });
 
 test("observers (status, metrics) are told the bounds in force: an open window's minWorkers, with the window named", async (t) => {
-  const config = await loadConfig(DEMO);
-  const clock = new ManualClock(1_700_000_000);
-  const { log } = memoryLog();
-  const backends = await createBackends(config, log, { clock });
-  const policy = poolPolicy(config);
+  const { clock, log, backends, policy } = await demo();
   const reports: TickReport[] = [];
   const daemon = new Daemon({
     policy: {
@@ -181,11 +182,7 @@ test("observers (status, metrics) are told the bounds in force: an open window's
 });
 
 test("a note that repeats tick after tick is logged at info once, then at debug, and a new note at info again", async (t) => {
-  const config = await loadConfig(DEMO);
-  const clock = new ManualClock(1_700_000_000);
-  const { log, lines } = memoryLog();
-  const backends = await createBackends(config, log, { clock });
-  const policy = poolPolicy(config);
+  const { clock, log, lines, backends, policy } = await demo();
   const hold = (cron: string) => ({
     ...policy,
     clouds: policy.clouds.map((cloud) =>

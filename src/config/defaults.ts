@@ -92,13 +92,17 @@ export const MAX_SCHEDULES = 50;
 export const AUTO_BOOT_TIME_GUESS = 180;
 /** Boot times remembered per cloud; the median of these is the cloud's boot time. */
 export const AUTO_BOOT_SAMPLES = 16;
-/** Gaps between job arrivals remembered: a few hours of a busy pool, a few days of a quiet one. */
-export const AUTO_GAP_SAMPLES = 256;
+/**
+ * Gaps between job arrivals remembered: a few weeks of a busy pool. The buffer's timeout is a
+ * high quantile of them, which 256 gaps left resting on a dozen values that jumped with every
+ * new gap; on the NASA trace 4096 cut the wasted hours by 4 % and the p95 wait by 1-2 s.
+ */
+export const AUTO_GAP_SAMPLES = 4096;
 /**
  * The warm buffer's idle timeout is the gap between arrivals that this share of recent gaps stays
  * under: its worker is still there for all but the rarest quiet spells.
  */
-export const AUTO_GAP_QUANTILE = 0.95;
+export const AUTO_GAP_QUANTILE = 0.965;
 /**
  * A spare worker taken by a job is launched again only while the last arrival is more recent than
  * this share of recent gaps: deeper into a lull, the next job is less likely to come soon.
@@ -117,8 +121,13 @@ export const AUTO_BUFFER_WORKERS = 1;
  * adaptive defaults: demand beyond them spills over in the same tick instead of asking again.
  */
 export const AUTO_QUOTA_HOLD = 6 * 3600;
-/** Free events (a busy worker becoming idle) remembered, to estimate how fast workers free up. */
-export const AUTO_FREE_SAMPLES = 64;
+/**
+ * Free events (a busy worker becoming idle) remembered, to estimate how fast workers free up:
+ * enough for a pool that frees 30 workers a minute over AUTO_FREE_WINDOW (64 capped the rate
+ * at two frees a minute, and a large pool of short jobs would launch for jobs it was about to
+ * run).
+ */
+export const AUTO_FREE_SAMPLES = 1024;
 /** The rate of frees is counted over this much of the recent past. */
 export const AUTO_FREE_WINDOW = 1800;
 

@@ -10,11 +10,13 @@
  *   recent gaps stay under (at least a boot, at most AUTO_IDLE_MAX); a longer quiet spell ends it.
  * - Other idle workers (ski rental): keeping one costs its idle time, ending it costs a boot when
  *   work comes back (the buffer absorbs the wait), so it is kept as long as its cloud's observed
- *   boot takes, the break-even.
+ *   boot takes, the break-even. On a dearer cloud the boot it saves would be bought on the
+ *   cheapest one: the break-even is that boot's price, the boot time scaled by cheapest / own
+ *   price per hour.
  * - Persistence: waiting before counting a job saves a boot only when a busy worker frees up for
- *   it first. Jobs are held CLASSIC_PERSISTENCE while the workers expected to free up within one
- *   boot (from the recent rate of frees) and the idle and booting ones can take them; when the
- *   queue grows faster than that, they count at once.
+ *   it while it waits. Jobs are held CLASSIC_PERSISTENCE while the workers expected to free up
+ *   within that hold (from the recent rate of frees) and the idle and booting ones can take them;
+ *   when the queue grows faster than that, they count at once.
  * - Quota: a cloud that answered `quota` with n workers is taken to hold n (AUTO_QUOTA_HOLD), so
  *   demand beyond spills over in the same tick instead of asking, failing and waiting a tick.
  */
@@ -35,6 +37,7 @@ import type { DemandMemory, Memory } from "../model/memory.js";
 import type { PoolPolicy, Seconds } from "../model/policy.js";
 import type { Snapshot, Worker } from "../model/snapshot.js";
 import { type CallOutcome, cloudMemory } from "./backoff.js";
+import { quantileOf, slide } from "./sliding-window.js";
 
 function emptyDemand(): DemandMemory {
   return { gaps: [], frees: [], busy: [] };
@@ -94,7 +97,7 @@ export function rememberDemand(
 
   const demand = next.demand ?? emptyDemand();
   let { lastArrival } = demand;
-  const gaps = [...demand.gaps];
+  const added: number[] = [];
   if (queueSeen) {
     const cpusAt = new Map<number, number>();
     for (const job of snapshot.jobs) {
@@ -113,7 +116,7 @@ export function rememberDemand(
       if (taken > 0 && (lastArrival === undefined || now > lastArrival)) cpusAt.set(now, taken);
     }
     for (const at of [...cpusAt.keys()].sort((a, b) => a - b)) {
-      if (lastArrival !== undefined) gaps.push(at - lastArrival);
+      if (lastArrival !== undefined) added.push(at - lastArrival);
       lastArrival = at;
     }
   }
@@ -140,7 +143,7 @@ export function rememberDemand(
     ...next,
     demand: {
       ...(lastArrival === undefined ? {} : { lastArrival }),
-      gaps: bounded(gaps, AUTO_GAP_SAMPLES),
+      gaps: added.length > 0 ? slide(demand.gaps, added, AUTO_GAP_SAMPLES) : demand.gaps,
       frees,
       busy,
       ...(idle.length === 0 ? {} : { idle }),
@@ -148,20 +151,14 @@ export function rememberDemand(
   };
 }
 
-function quantile(values: readonly number[], q: number): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
 /** A cloud's boot time: the median of its recent boots, or AUTO_BOOT_TIME_GUESS before any. */
 export function bootTime(memory: Memory, cloud: string): Seconds {
-  return quantile(cloudMemory(memory, cloud).boots ?? [], 0.5) ?? AUTO_BOOT_TIME_GUESS;
+  return quantileOf(cloudMemory(memory, cloud).boots ?? [], 0.5) ?? AUTO_BOOT_TIME_GUESS;
 }
 
 /** The idle timeout of the warm buffer: the gap AUTO_GAP_QUANTILE of recent gaps stay under. */
 export function bufferTimeout(memory: Memory, boot: Seconds): Seconds {
-  const gap = quantile(memory.demand?.gaps ?? [], AUTO_GAP_QUANTILE) ?? boot;
+  const gap = quantileOf(memory.demand?.gaps ?? [], AUTO_GAP_QUANTILE) ?? boot;
   return Math.min(AUTO_IDLE_MAX, Math.max(boot, gap));
 }
 
@@ -205,12 +202,21 @@ export function idleTimeouts(
       a.instanceId.localeCompare(b.instanceId),
   );
   const size = bufferSize(memory, policy, now);
+  const cheapest = Math.min(...policy.clouds.map((c) => c.costPerHour));
   idle.forEach((worker, rank) => {
     const boot = bootTime(memory, worker.cloud);
     if (rank < size) {
       timeouts.set(worker.instanceId, {
         timeout: bufferTimeout(memory, boot),
         why: `warm buffer of ${size}, idleTimeout auto`,
+      });
+      return;
+    }
+    const price = clouds.get(worker.cloud)?.costPerHour ?? 0;
+    if (price > cheapest) {
+      timeouts.set(worker.instanceId, {
+        timeout: (boot * cheapest) / price,
+        why: `a boot at the cheapest cloud's price (${cheapest}/h, this one ${price}/h), idleTimeout auto`,
       });
     } else {
       timeouts.set(worker.instanceId, { timeout: boot, why: "boot time, idleTimeout auto" });
@@ -221,7 +227,8 @@ export function idleTimeouts(
 
 /**
  * The persistence this tick. A number is itself; `auto` is 0 when the jobs waiting beyond the
- * idle and booting workers outnumber the workers expected to free up within one boot time, and
+ * idle and booting workers outnumber the workers expected to free up while they are held
+ * (CLASSIC_PERSISTENCE: a worker freed later finds the job launched for anyway), and
  * CLASSIC_PERSISTENCE otherwise.
  */
 export function persistenceNow(
@@ -233,9 +240,8 @@ export function persistenceNow(
   if (policy.persistence !== "auto") return policy.persistence;
   const first = [...policy.clouds].sort((a, b) => a.priority - b.priority)[0];
   if (first === undefined) return CLASSIC_PERSISTENCE;
-  const boot = bootTime(memory, first.name);
   const frees = (memory.demand?.frees ?? []).filter((at) => at > now - AUTO_FREE_WINDOW);
-  const expected = (frees.length / AUTO_FREE_WINDOW) * boot;
+  const expected = (frees.length / AUTO_FREE_WINDOW) * CLASSIC_PERSISTENCE;
   let room = 0;
   for (const worker of snapshot.workers)
     if (worker.state === "idle" || worker.state === "booting") room += 1;
@@ -253,7 +259,7 @@ export function persistenceNow(
 export function spareTarget(memory: Memory, policy: PoolPolicy, now: number): number {
   if (!policy.clouds.some((c) => c.idleTimeout === "auto")) return 0;
   const last = memory.demand?.lastArrival;
-  const usual = quantile(memory.demand?.gaps ?? [], AUTO_SPARE_GAP_QUANTILE);
+  const usual = quantileOf(memory.demand?.gaps ?? [], AUTO_SPARE_GAP_QUANTILE);
   if (last === undefined || usual === undefined || now - last > usual) return 0;
   return bufferSize(memory, policy, now);
 }
@@ -309,10 +315,12 @@ export function learnedQuotaRoom(
 /** The durations the adaptive defaults decide by now (the simulator wakes when one runs out). */
 export function adaptiveTimers(policy: PoolPolicy, memory: Memory): Seconds[] {
   const timers: Seconds[] = [];
+  const cheapest = Math.min(...policy.clouds.map((c) => c.costPerHour));
   for (const cloud of policy.clouds) {
     if (cloud.idleTimeout !== "auto") continue;
     const boot = bootTime(memory, cloud.name);
     timers.push(boot, bufferTimeout(memory, boot));
+    if (cloud.costPerHour > cheapest) timers.push((boot * cheapest) / cloud.costPerHour);
   }
   return timers;
 }

@@ -88,6 +88,44 @@ test("idleTimeout auto: the warm buffer's worker waits out the usual gap, the ot
   t.true(result.actions.some((a) => /boot time, idleTimeout auto 2m/.test(a.reason)));
 });
 
+test("idleTimeout auto: an extra idle worker on a dearer cloud is kept for a boot at the cheapest cloud's price", (t) => {
+  const clouds = [
+    cloud({ name: "cheap", priority: 1, idleTimeout: "auto", costPerHour: 0.05 }),
+    cloud({ name: "dear", priority: 2, idleTimeout: "auto", costPerHour: 0.2 }),
+  ];
+  const learnt: Memory = {
+    ...memory({ cheap: { boots: [120] }, dear: { boots: [120] } }),
+    demand: {
+      gaps: Array.from({ length: 20 }, () => 600),
+      lastArrival: NOW - 60,
+      frees: [],
+      busy: [],
+    },
+  };
+  const result = plan(
+    snapshot({
+      workers: [
+        idle("buffer", 20, { cloud: "cheap" }),
+        idle("cheap-extra", 100, { cloud: "cheap" }),
+        idle("dear-young", 20, { cloud: "dear" }),
+        idle("dear-extra", 40, { cloud: "dear" }),
+      ],
+    }),
+    pool(clouds, "auto"),
+    learnt,
+    NOW,
+  );
+  // The cheap extra waits out its boot (120 s); a dear one 120 s × 0.05 / 0.2 = 30 s.
+  t.deepEqual(terminated(result), ["dear-extra"]);
+  t.true(
+    result.actions.some((a) =>
+      /a boot at the cheapest cloud's price \(0\.05\/h, this one 0\.2\/h\), idleTimeout auto 30s/.test(
+        a.reason,
+      ),
+    ),
+  );
+});
+
 test("idleTimeout auto: after a quiet spell longer than the buffer's timeout nothing is kept", (t) => {
   const result = plan(snapshot({ workers: [idle("w", 200)] }), auto, learned(100, 5000), NOW);
   t.deepEqual(terminated(result), ["w"]);
@@ -109,21 +147,26 @@ test("idleTimeout auto: while jobs keep arriving one spare worker is launched, n
   t.deepEqual(launched(plan(busy, fixed, learned(100, 30), NOW)), {});
 });
 
-test("persistence auto: at once when the queue outgrows the workers expected to free up, else the classic wait", (t) => {
+test("persistence auto: at once when the queue outgrows the workers expected to free up while it is held, else the classic wait", (t) => {
+  // Two 4-cpu jobs, one idle worker: one more worker is needed.
   const queue = snapshot({
-    jobs: jobs(4, { cpus: 4, idleSince: NOW - 5 }),
+    jobs: jobs(2, { cpus: 4, idleSince: NOW - 5 }),
     workers: [worker("b")],
   });
   t.is(persistenceNow(queue, auto, memory(), NOW), 0);
-  const freeing: Memory = {
+  const freeingEvery = (seconds: number): Memory => ({
     ...memory(),
     demand: {
       gaps: [],
-      frees: Array.from({ length: 60 }, (_, i) => NOW - i * 20),
+      frees: Array.from({ length: Math.floor(1800 / seconds) }, (_, i) => NOW - i * seconds),
       busy: [],
     },
-  };
-  t.is(persistenceNow(queue, auto, freeing, NOW), CLASSIC_PERSISTENCE);
+  });
+  // A worker frees every 30 s: two within the 60 s hold.
+  t.is(persistenceNow(queue, auto, freeingEvery(30), NOW), CLASSIC_PERSISTENCE);
+  // One every 90 s: two within a boot (3m before any is seen) but none to count on within the
+  // hold, which would only delay the launch.
+  t.is(persistenceNow(queue, auto, freeingEvery(90), NOW), 0);
   t.is(persistenceNow(queue, pool([cloud()], 60), memory(), NOW), 60);
 });
 

@@ -36,7 +36,7 @@ import {
 import type { DemandMemory, Memory } from "../model/memory.js";
 import type { PoolPolicy, Seconds } from "../model/policy.js";
 import type { Snapshot, Worker } from "../model/snapshot.js";
-import { type CallOutcome, cloudMemory } from "./backoff.js";
+import { type CallOutcome, cloudMemory, withCloudMemory } from "./backoff.js";
 import { quantileOf, slide } from "./sliding-window.js";
 
 function emptyDemand(): DemandMemory {
@@ -45,6 +45,11 @@ function emptyDemand(): DemandMemory {
 
 function bounded<T>(values: readonly T[], size: number): T[] {
   return values.length > size ? values.slice(values.length - size) : [...values];
+}
+
+/** The cloud launches go to first: the warm buffer's, and the worker shape persistence counts in. */
+function preferredCloud(policy: PoolPolicy): PoolPolicy["clouds"][number] | undefined {
+  return [...policy.clouds].sort((a, b) => a.priority - b.priority)[0];
 }
 
 /** Whether the policy uses any adaptive default (otherwise nothing is learned). */
@@ -81,17 +86,10 @@ export function rememberDemand(
         if (boot >= 0 && boot <= cloud.bootTimeout) boots.push(boot);
       }
       if (boots.length === 0) continue;
-      const state = cloudMemory(next, cloud.name);
-      next = {
-        ...next,
-        clouds: {
-          ...next.clouds,
-          [cloud.name]: {
-            ...state,
-            boots: bounded([...(state.boots ?? []), ...boots], AUTO_BOOT_SAMPLES),
-          },
-        },
-      };
+      const known = cloudMemory(next, cloud.name).boots ?? [];
+      next = withCloudMemory(next, cloud.name, {
+        boots: bounded([...known, ...boots], AUTO_BOOT_SAMPLES),
+      });
     }
   }
 
@@ -169,7 +167,7 @@ export function bufferTimeout(memory: Memory, boot: Seconds): Seconds {
  */
 export function bufferSize(memory: Memory, policy: PoolPolicy, now: number): number {
   const last = memory.demand?.lastArrival;
-  const first = [...policy.clouds].sort((a, b) => a.priority - b.priority)[0];
+  const first = preferredCloud(policy);
   // One batch of jobs is not yet a stream of them.
   if (last === undefined || first === undefined || (memory.demand?.gaps.length ?? 0) === 0)
     return 0;
@@ -238,7 +236,7 @@ export function persistenceNow(
   now: number,
 ): Seconds {
   if (policy.persistence !== "auto") return policy.persistence;
-  const first = [...policy.clouds].sort((a, b) => a.priority - b.priority)[0];
+  const first = preferredCloud(policy);
   if (first === undefined) return CLASSIC_PERSISTENCE;
   const frees = (memory.demand?.frees ?? []).filter((at) => at > now - AUTO_FREE_WINDOW);
   const expected = (frees.length / AUTO_FREE_WINDOW) * CLASSIC_PERSISTENCE;
@@ -283,17 +281,9 @@ export function rememberQuota(
     const present = snapshot.workers.filter(
       (w) => w.cloud === outcome.cloud && w.state !== "gone",
     ).length;
-    const state = cloudMemory(next, outcome.cloud);
-    next = {
-      ...next,
-      clouds: {
-        ...next.clouds,
-        [outcome.cloud]: {
-          ...state,
-          quotaSeen: { instances: present + outcome.succeeded, at: now },
-        },
-      },
-    };
+    next = withCloudMemory(next, outcome.cloud, {
+      quotaSeen: { instances: present + outcome.succeeded, at: now },
+    });
   }
   return next;
 }

@@ -40,6 +40,18 @@ export function cloudMemory(memory: Memory, cloud: string): CloudMemory {
   return memory.clouds[cloud] ?? { scoped: {} };
 }
 
+/** The memory with `change` written into one cloud's part of it. */
+export function withCloudMemory(
+  memory: Memory,
+  cloud: string,
+  change: Partial<CloudMemory>,
+): Memory {
+  return {
+    ...memory,
+    clouds: { ...memory.clouds, [cloud]: { ...cloudMemory(memory, cloud), ...change } },
+  };
+}
+
 /** Why launches into the cloud are held back now, or undefined when they are not. */
 export function launchBlock(state: CloudMemory, now: number): string | undefined {
   if (state.disabled !== undefined) {
@@ -171,6 +183,7 @@ export function rememberOutcome(
       next.backoff = nextBackoff(next.backoff, error, policy.backoff, now, random());
       break;
   }
+  // Replaced, not merged: `next` may have dropped the backoff or the batch limit.
   return { ...memory, clouds: { ...memory.clouds, [outcome.cloud]: next } };
 }
 
@@ -216,7 +229,7 @@ export function rememberFaults(
     const faultsSeen = [...seen].filter((id) => stillListed.has(id));
     const state = cloudMemory(next, policy.name);
     if (faultsSeen.length > 0 || state.faultsSeen !== undefined) {
-      next = { ...next, clouds: { ...next.clouds, [policy.name]: { ...state, faultsSeen } } };
+      next = withCloudMemory(next, policy.name, { faultsSeen });
     }
   }
   return next;

@@ -6,7 +6,7 @@
 import type { Memory } from "../model/memory.js";
 import type { CloudPolicy } from "../model/policy.js";
 import type { Snapshot } from "../model/snapshot.js";
-import { cloudMemory } from "./backoff.js";
+import { cloudMemory, withCloudMemory } from "./backoff.js";
 
 /**
  * The memory with this snapshot's joined workers added. A cloud listed this tick forgets the ids
@@ -29,10 +29,7 @@ export function rememberJoined(
     for (const worker of mine)
       if (worker.state === "idle" || worker.state === "busy") joined.add(worker.instanceId);
     if (joined.size === 0 && state.joined === undefined) continue;
-    next = {
-      ...next,
-      clouds: { ...next.clouds, [policy.name]: { ...state, joined: [...joined].sort() } },
-    };
+    next = withCloudMemory(next, policy.name, { joined: [...joined].sort() });
   }
   return next;
 }

@@ -22,7 +22,7 @@ import type { CloudMemory, Memory, Sight } from "../model/memory.js";
 import type { CloudPolicy, PoolPolicy } from "../model/policy.js";
 import type { ObservationGap, Snapshot, Worker } from "../model/snapshot.js";
 import type { CallOutcome } from "./backoff.js";
-import { cloudMemory } from "./backoff.js";
+import { cloudMemory, withCloudMemory } from "./backoff.js";
 import { plural } from "./plural.js";
 
 function answered(previous: Sight | undefined, now: number): Sight {
@@ -174,7 +174,7 @@ export function rememberLaunches(
       ...(state.launched ?? []),
       ...(outcome.instanceIds ?? []).map((id) => ({ id, at: now })),
     ];
-    next = { ...next, clouds: { ...next.clouds, [outcome.cloud]: { ...state, launched } } };
+    next = withCloudMemory(next, outcome.cloud, { launched });
   }
   return next;
 }
